@@ -1,0 +1,140 @@
+/**
+ * Pushrail's typed errors. HTTP-facing errors carry `statusCode` and a machine-readable `code`; their
+ * `details` name the offending field (and the event's index in a batch) so producers can fix the input.
+ */
+
+/** One problem with one field of the request. `index` is set for events of a batch request. */
+export interface FieldIssue {
+  readonly index?: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Base class for errors answered to the HTTP caller. */
+export class HttpError extends Error {
+  public readonly statusCode: number;
+  public readonly code: string;
+  public readonly details: readonly FieldIssue[];
+
+  public constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    details: readonly FieldIssue[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'HttpError';
+    this.statusCode = statusCode;
+    this.code = code;
+    this.details = details;
+  }
+
+  /** The JSON body answered to the caller: never a stack, a secret or an internal cause. */
+  public toBody(): { error: { code: string; message: string; details?: readonly FieldIssue[] } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details.length > 0 ? { details: this.details } : {}),
+      },
+    };
+  }
+}
+
+/** 400: the body is not JSON, or an event breaks the schema. */
+export class ValidationError extends HttpError {
+  public constructor(message: string, details: readonly FieldIssue[] = [], options?: ErrorOptions) {
+    super(400, 'VALIDATION_FAILED', message, details, options);
+    this.name = 'ValidationError';
+  }
+}
+
+/** 401: no API key was sent. */
+export class MissingApiKeyError extends HttpError {
+  public constructor(options?: ErrorOptions) {
+    super(
+      401,
+      'UNAUTHENTICATED',
+      'the x-api-key header is required',
+      [{ field: 'x-api-key', message: 'missing' }],
+      options,
+    );
+    this.name = 'MissingApiKeyError';
+  }
+}
+
+/** 403: the API key is not valid for this API. */
+export class InvalidApiKeyError extends HttpError {
+  public constructor(options?: ErrorOptions) {
+    super(
+      403,
+      'FORBIDDEN',
+      'the x-api-key header is not a valid API key',
+      [{ field: 'x-api-key', message: 'invalid' }],
+      options,
+    );
+    this.name = 'InvalidApiKeyError';
+  }
+}
+
+/** 409: an idempotencyKey was reused with a different body. */
+export class IdempotencyConflictError extends HttpError {
+  public constructor(details: readonly FieldIssue[], options?: ErrorOptions) {
+    super(
+      409,
+      'IDEMPOTENCY_CONFLICT',
+      'idempotencyKey was already used for a different event of this customerExternalId',
+      details,
+      options,
+    );
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** 413: the body or one event is over its size limit. */
+export class PayloadTooLargeError extends HttpError {
+  public constructor(message: string, details: readonly FieldIssue[] = [], options?: ErrorOptions) {
+    super(413, 'PAYLOAD_TOO_LARGE', message, details, options);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** 415: the body is not declared as JSON. */
+export class UnsupportedMediaTypeError extends HttpError {
+  public constructor(received: string | undefined, options?: ErrorOptions) {
+    super(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `content-type must be application/json; received ${received === undefined ? 'none' : JSON.stringify(received)}`,
+      [{ field: 'content-type', message: 'must be application/json' }],
+      options,
+    );
+    this.name = 'UnsupportedMediaTypeError';
+  }
+}
+
+/**
+ * 503: the event could not be made durable (stored and enqueued for every routed destination). The
+ * producer retries with the same idempotencyKey and the retry completes the fan-out.
+ */
+export class IngestUnavailableError extends HttpError {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(503, 'RETRY_WITH_SAME_IDEMPOTENCY_KEY', message, [], options);
+    this.name = 'IngestUnavailableError';
+  }
+}
+
+/** A destinations config that breaks the schema; the message lists every offending field. */
+export class ConfigError extends Error {
+  public readonly issues: readonly FieldIssue[];
+
+  public constructor(source: string, issues: readonly FieldIssue[], options?: ErrorOptions) {
+    super(
+      `invalid Pushrail config (${source}):\n${issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n')}`,
+      options,
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,38 @@
+import type { z } from 'zod';
+import type { FieldIssue } from './errors.js';
+
+/** Renders a zod path the way a producer reads it in their own payload: `payload.items[0].sku`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/**
+ * Turns zod issues into field issues. An unknown key is reported at the key itself (zod reports it at
+ * the parent), so the producer sees exactly which field to remove.
+ */
+export function toFieldIssues(error: z.ZodError, index?: number): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        out.push({
+          ...(index === undefined ? {} : { index }),
+          field: formatPath([...issue.path, key]),
+          message: 'unknown field',
+        });
+      }
+      continue;
+    }
+    out.push({
+      ...(index === undefined ? {} : { index }),
+      field: formatPath(issue.path),
+      message: issue.message,
+    });
+  }
+  return out;
+}

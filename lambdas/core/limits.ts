@@ -1,0 +1,25 @@
+/**
+ * Every numeric limit of Pushrail's contracts, in one place, so that validation, error messages, the
+ * README and the tests all quote the same number.
+ */
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+/** One event, serialized as canonical JSON (DESIGN.md "Canonical event"). */
+export const MAX_EVENT_BYTES = 256 * KiB;
+/** Events in one `{"events": [...]}` request. */
+export const MAX_EVENTS_PER_REQUEST = 500;
+/**
+ * One request body. Lambda's synchronous payload limit is 6 MB including API Gateway's envelope, so
+ * 5 MiB leaves room for headers and the request context.
+ */
+export const MAX_REQUEST_BYTES = 5 * MiB;
+
+/** SQS: a message and a SendMessageBatch request are both at most 1 MiB (raised 2026-01-29). */
+export const SQS_MAX_MESSAGE_BYTES = 1 * MiB;
+export const SQS_MAX_BATCH_BYTES = 1 * MiB;
+export const SQS_MAX_BATCH_ENTRIES = 10;
+
+/** Length limits of the event's string fields. */
+export const MAX_EVENT_TYPE_LENGTH = 128;
+export const MAX_ID_LENGTH = 256;

@@ -1,0 +1,76 @@
+/**
+ * The one description of the tables and queues Pushrail runs on. The CDK stack (lib/) and the local
+ * runtime (local/provision.ts) both build from it, so what runs on a laptop cannot drift from what
+ * `cdk deploy` creates.
+ */
+
+export const DAY_SECONDS = 24 * 60 * 60;
+
+export interface TableDescription {
+  /** Role of the table; also the suffix of its local name and the key in `.pushrail/local.json`. */
+  readonly role: string;
+  readonly partitionKey: string;
+  readonly sortKey?: string;
+  /** Attribute holding the expiry epoch seconds (DynamoDB TTL). */
+  readonly ttlAttribute: string;
+  /** Environment variable through which functions receive the table name. */
+  readonly envVar: string;
+}
+
+export const TABLES = {
+  /** The event store: one item per accepted event, keyed by its derived eventId. */
+  events: { role: 'events', partitionKey: 'eventId', ttlAttribute: 'expiresAt', envVar: 'EVENTS_TABLE' },
+  /** Powertools idempotency records for ingest (its default key and expiry attribute names). */
+  idempotency: {
+    role: 'idempotency',
+    partitionKey: 'id',
+    ttlAttribute: 'expiration',
+    envVar: 'IDEMPOTENCY_TABLE',
+  },
+} as const satisfies Record<string, TableDescription>;
+
+export const TABLE_LIST: readonly TableDescription[] = Object.values(TABLES);
+
+/**
+ * Queue settings shared by every destination queue.
+ *
+ * - The source queue keeps messages 4 days: at least the 24 h retry horizon plus time for on-call to
+ *   notice an outage of the consumer itself.
+ * - The DLQ keeps them 14 days, SQS's maximum, so a failure found after a long weekend can be replayed.
+ * - `maxReceiveCount` is a crash guard, not the retry policy: consumers classify failures and move
+ *   messages to the DLQ themselves with a reason. It only catches a message whose processing keeps
+ *   crashing the function. It must exceed the receives a message can legitimately use during 24 h of
+ *   backed-off retries (the backoff schedule starts at 30 s and doubles), so it is set well above that.
+ */
+export const QUEUE_SETTINGS = {
+  retentionSeconds: 4 * DAY_SECONDS,
+  dlqRetentionSeconds: 14 * DAY_SECONDS,
+  maxReceiveCount: 100,
+  /** Visibility timeout before a consumer exists to set one from its function timeout. */
+  defaultVisibilityTimeoutSeconds: 300,
+} as const;
+
+/** Max length of SQS queue names. */
+const MAX_QUEUE_NAME = 80;
+
+/** The prefix every physical name gets: the stack name, so two stacks in one account never collide. */
+export const MAX_NAME_PREFIX = MAX_QUEUE_NAME - '-'.length - 40 /* destination id */ - '-dlq'.length;
+
+/**
+ * Queue names are explicit (not generated) because the ingest function builds queue URLs from them at
+ * run time: a routing table of names fits in the bundle, whereas CloudFormation-generated URLs would
+ * have to travel in environment variables, which are limited to 4 KB in all.
+ */
+export function queueNames(namePrefix: string, destinationId: string): { queue: string; dlq: string } {
+  if (namePrefix.length > MAX_NAME_PREFIX || !/^[A-Za-z0-9_-]+$/.test(namePrefix)) {
+    throw new Error(
+      `name prefix "${namePrefix}" must be 1-${MAX_NAME_PREFIX} letters, digits, "_" or "-" (it prefixes SQS queue names)`,
+    );
+  }
+  return { queue: `${namePrefix}-${destinationId}`, dlq: `${namePrefix}-${destinationId}-dlq` };
+}
+
+/** Local table names: the prefix plus the table's role. */
+export function localTableName(namePrefix: string, table: TableDescription): string {
+  return `${namePrefix}-${table.role}`;
+}
