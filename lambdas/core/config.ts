@@ -19,7 +19,8 @@ const between = (field: string, min: number, max: number, unit = '') => {
 };
 const intBetween = (field: string, min: number, max: number, unit = '') =>
   between(field, min, max, unit).int({
-    error: (iss) => `${field} must be a whole number (received ${String(iss.input)})`,
+    error: (iss) =>
+      `${field} must be a whole number between ${min} and ${max}${unit} (received ${String(iss.input)})`,
   });
 
 const patterned = (field: string, pattern: RegExp, rule: string, max: number) =>
@@ -260,7 +261,10 @@ export function findRawCredentials(value: unknown, path: (string | number)[] = [
   if (Array.isArray(value)) return value.flatMap((v, i) => findRawCredentials(v, [...path, i]));
   if (value !== null && typeof value === 'object') {
     return Object.entries(value).flatMap(([k, v]) =>
-      RAW_KEY_FIELDS.has(k.toLowerCase()) ? [formatPath([...path, k])] : findRawCredentials(v, [...path, k]),
+      // aws_secret_access_key (the ~/.aws/credentials spelling) and secretAccessKey are the same field.
+      RAW_KEY_FIELDS.has(k.toLowerCase().replace(/[_-]/g, ''))
+        ? [formatPath([...path, k])]
+        : findRawCredentials(v, [...path, k]),
     );
   }
   return [];
