@@ -1,0 +1,107 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { PushrailConfig } from '../lambdas/core/config.js';
+import { queueNames, TABLES } from '../lambdas/core/resources.js';
+import { routingTable } from '../lambdas/core/routing.js';
+import { DestinationQueue } from './destination-queue.js';
+import { EventStore, type TableRole, tableConstructId } from './event-store.js';
+import { EVENTS_PATH, IngestApi } from './ingest-api.js';
+
+/** The stack name when `-c stackName=` is not given. */
+export const DEFAULT_STACK_NAME = 'Pushrail';
+
+export interface PushrailStackProps extends StackProps {
+  /** The validated destinations config. */
+  readonly config: PushrailConfig;
+}
+
+/** `acme-s3-archive` → `AcmeS3Archive`: construct and output ids derived from a destination id. */
+export function pascalCase(id: string): string {
+  return id
+    .split('-')
+    .filter((part) => part.length > 0)
+    .map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`)
+    .join('');
+}
+
+/**
+ * Pushrail: the ingest API, the event store and one queue (with its DLQ) per destination.
+ *
+ * The stack name prefixes every physical name Pushrail chooses (the queue names the ingest function
+ * routes to), so two stacks in one account never collide.
+ */
+export class PushrailStack extends Stack {
+  public readonly eventStore: EventStore;
+  public readonly destinationQueues: Readonly<Record<string, DestinationQueue>>;
+  public readonly ingestApi: IngestApi;
+
+  public constructor(scope: Construct, id: string, props: PushrailStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const namePrefix = this.stackName;
+    // Fails early, naming the rule, if the stack name cannot prefix queue names.
+    queueNames(namePrefix, 'x');
+
+    this.eventStore = new EventStore(this, 'EventStore');
+
+    const queues: Record<string, DestinationQueue> = {};
+    const idOwners = new Map<string, string>();
+    for (const destination of config.destinations) {
+      const constructId = pascalCase(destination.id);
+      const owner = idOwners.get(constructId);
+      if (owner !== undefined) {
+        throw new Error(
+          `destinations "${owner}" and "${destination.id}" both map to the output name ${constructId}; rename one`,
+        );
+      }
+      idOwners.set(constructId, destination.id);
+      queues[destination.id] = new DestinationQueue(this, `${constructId}Destination`, {
+        namePrefix,
+        destinationId: destination.id,
+      });
+    }
+    this.destinationQueues = queues;
+
+    this.ingestApi = new IngestApi(this, 'IngestApi', {
+      eventsTable: this.eventStore.tables.events,
+      idempotencyTable: this.eventStore.tables.idempotency,
+      destinationQueues: Object.values(queues).map((q) => q.queue),
+      routes: routingTable(config, namePrefix),
+      retentionDays: config.retentionDays,
+    });
+
+    this.addOutputs(config);
+  }
+
+  private addOutputs(config: PushrailConfig): void {
+    new CfnOutput(this, 'ApiUrl', {
+      description: `Base URL of the API; producers POST events to <ApiUrl>${EVENTS_PATH}`,
+      value: this.ingestApi.baseUrl,
+    });
+    new CfnOutput(this, 'ApiKeyId', {
+      description:
+        'Id of the producer API key (not the key itself). Read the key with: ' +
+        'aws apigateway get-api-key --api-key <id> --include-value',
+      value: this.ingestApi.apiKey.keyId,
+    });
+    for (const role of Object.keys(TABLES) as TableRole[]) {
+      new CfnOutput(this, `${tableConstructId(TABLES[role])}Name`, {
+        description: `DynamoDB table: ${role}`,
+        value: this.eventStore.tables[role].tableName,
+      });
+    }
+    for (const destination of config.destinations) {
+      const queues = this.destinationQueues[destination.id];
+      if (!queues) continue; // unreachable: one DestinationQueue per destination above
+      const id = pascalCase(destination.id);
+      new CfnOutput(this, `${id}QueueUrl`, {
+        description: `Queue of destination ${destination.id} (${destination.type})`,
+        value: queues.queue.queueUrl,
+      });
+      new CfnOutput(this, `${id}DlqUrl`, {
+        description: `Dead-letter queue of destination ${destination.id}`,
+        value: queues.dlq.queueUrl,
+      });
+    }
+  }
+}

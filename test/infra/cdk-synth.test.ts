@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../lambdas/core/config.js';
+import { INGEST_ENV } from '../../lambdas/core/function-env.js';
+import { routingTable } from '../../lambdas/core/routing.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CDK = join(REPO_ROOT, 'node_modules', '.bin', 'cdk');
+const EXAMPLE_CONFIG = join(REPO_ROOT, 'pushrail.config.json');
+const run = promisify(execFile);
+
+interface SynthResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `npx cdk synth` as a user runs it: the real CLI and bin/pushrail.ts, with no AWS credentials at all. */
+async function cdkSynth(outdir: string, context: Record<string, string> = {}): Promise<SynthResult> {
+  const args = ['synth', '--quiet', '--no-notices', '--output', outdir];
+  for (const [key, value] of Object.entries(context)) args.push('--context', `${key}=${value}`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_SESSION_TOKEN: '',
+    CDK_DISABLE_CLI_TELEMETRY: 'true',
+  };
+  delete env.AWS_PROFILE;
+  try {
+    const { stdout, stderr } = await run(CDK, args, { cwd: REPO_ROOT, env, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+// The one infra test that really bundles (esbuild, locally, no Docker): the other files skip bundling.
+describe('npx cdk synth with the example config', () => {
+  let dir: string;
+  let outdir: string;
+  let result: SynthResult;
+  let assetDir: string;
+  let bundle: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pushrail-synth-'));
+    outdir = join(dir, 'cdk.out');
+    result = await cdkSynth(outdir);
+    if (result.code !== 0) return;
+    const template = JSON.parse(readFileSync(join(outdir, 'Pushrail.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Metadata?: Record<string, string> }>;
+    };
+    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
+    assetDir = join(outdir, fn?.Metadata?.['aws:asset:path'] ?? 'no-asset-path');
+    bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('succeeds offline without credentials, and runs the AwsSolutions checks with no finding', () => {
+    expect(result.stderr).not.toMatch(/AwsSolutions-\w+/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readdirSync(outdir).some((f) => /^AwsSolutions-.*NagReport\.csv$/.test(f))).toBe(true);
+  });
+
+  it('bundles the ingest function into one ESM file with its source map and a require shim', () => {
+    expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
+    expect(bundle.startsWith("import { createRequire as __pushrailCreateRequire } from 'node:module';")).toBe(
+      true,
+    );
+    expect(/sourceMappingURL=index\.mjs\.map\s*$/.test(bundle)).toBe(true);
+  });
+
+  it('bundles the AWS SDK instead of importing the runtime one', () => {
+    // Every static import left in the bundle is a Node.js built-in.
+    const specifiers = [
+      ...bundle.matchAll(/\bimport\s*(?:\{[^}]*\}|\*\s*as\s*[\w$]+|[\w$]+)\s*from\s*["']([^"']+)["']/g),
+    ].map((m) => m[1]);
+    expect(specifiers.length).toBeGreaterThan(0);
+    expect(specifiers.filter((s) => !s?.startsWith('node:'))).toEqual([]);
+    // The SDK clients themselves are in the bundle (their wire-protocol names survive minification).
+    expect(bundle.includes('DynamoDB_20120810')).toBe(true);
+    expect(bundle.includes('SendMessageBatch')).toBe(true);
+  });
+
+  it('inlines the routing table into the bundle (the handler reads process.env.PUSHRAIL_ROUTES literally)', () => {
+    const config = parseConfigText(readFileSync(EXAMPLE_CONFIG, 'utf8'));
+    for (const route of routingTable(config, 'Pushrail')) {
+      // A boolean, not toContain: a failure must not print the whole 900 KB bundle.
+      const inlined = bundle.includes(`"queueName":"${route.queueName}"`);
+      expect(inlined, `route to ${route.queueName} is inlined into index.mjs`).toBe(true);
+    }
+  });
+
+  it('loads in Node with the function environment alone: no PUSHRAIL_ROUTES variable needed', async () => {
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      AWS_REGION: 'us-east-1',
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'pushrail-ingest',
+      [INGEST_ENV.eventsTable]: 'Pushrail-events',
+      [INGEST_ENV.idempotencyTable]: 'Pushrail-idempotency',
+      [INGEST_ENV.queueUrlBase]: 'https://sqs.us-east-1.amazonaws.com/123456789012/',
+      [INGEST_ENV.retentionDays]: '30',
+    };
+    const script = "import('./index.mjs').then((m) => process.stdout.write(typeof m.handler))";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: assetDir,
+      env,
+      timeout: 30_000,
+    });
+    expect(stdout).toBe('function');
+  });
+});
+
+describe('npx cdk synth with an invalid config', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pushrail-bad-config-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fails on an out-of-range value, naming the field and the range, with no stack trace', async () => {
+    const example = JSON.parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as {
+      destinations: Record<string, unknown>[];
+    };
+    (example.destinations[0] as Record<string, unknown>).flushIntervalSec = 900;
+    const badConfig = join(dir, 'bad.config.json');
+    writeFileSync(badConfig, JSON.stringify(example));
+
+    const result = await cdkSynth(join(dir, 'cdk.out'), { config: badConfig });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('destinations[0].flushIntervalSec');
+    expect(result.stderr).toContain('between 0 and 300');
+    expect(result.stderr).toContain('received 900');
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+});
