@@ -14,3 +14,16 @@ export const INGEST_ENV = {
   routes: 'PUSHRAIL_ROUTES',
   retentionDays: 'RETENTION_DAYS',
 } as const;
+
+/** Environment of a destination consumer (S3 batcher, EventBridge sender): one function per destination. */
+export const CONSUMER_ENV = {
+  /** The destination's validated config entry, as JSON. */
+  destination: 'DESTINATION',
+  vendor: 'VENDOR',
+  eventsTable: 'EVENTS_TABLE',
+  sealsTable: 'SEALS_TABLE',
+  attemptsTable: 'ATTEMPTS_TABLE',
+  sourceQueueUrl: 'SOURCE_QUEUE_URL',
+  dlqUrl: 'DLQ_URL',
+  retentionDays: 'RETENTION_DAYS',
+} as const;

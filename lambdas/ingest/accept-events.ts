@@ -1,0 +1,265 @@
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  IdempotencyValidationError,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
+import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { EventStore, StoredEvent } from '../adapters/event-store.js';
+import { QueueFanout } from '../adapters/queue-fanout.js';
+import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import { HttpError, IdempotencyConflictError, IngestUnavailableError } from '../core/errors.js';
+import type { EventRecord } from '../core/event.js';
+import { deriveEventId } from '../core/event-id.js';
+import type { ValidEvent } from '../core/ingest-request.js';
+import { DAY_SECONDS } from '../core/resources.js';
+import { type Route, route } from '../core/routing.js';
+
+/** What the producer gets back for one accepted event. */
+export interface AcceptedEvent {
+  readonly eventId: string;
+  /** True when an earlier request already accepted this (customerExternalId, idempotencyKey). */
+  readonly duplicate: boolean;
+  /** The destination ids the event is routed to. */
+  readonly destinations: readonly string[];
+}
+
+export type EventOutcome =
+  | { readonly ok: true; readonly result: AcceptedEvent }
+  | { readonly ok: false; readonly error: HttpError };
+
+export interface AcceptEventsDeps {
+  readonly store: EventStore;
+  readonly sqs: SQSClient;
+  readonly queueUrlBase: string;
+  readonly routes: readonly Route[];
+  readonly retentionDays: number;
+  readonly persistenceStore: BasePersistenceLayer;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/** The idempotency record's payload: Powertools stores this result, so it stays small plain JSON. */
+interface IdempotentResult {
+  readonly eventId: string;
+  readonly destinations: string[];
+  readonly duplicate?: boolean;
+  [key: string]: unknown;
+}
+
+/** What Powertools hashes: the key pair, and the body hash it compares for "same key, other body". */
+interface IdempotencyInput {
+  readonly customerExternalId: string;
+  readonly idempotencyKey: string;
+  readonly bodyHash: string;
+}
+
+interface PerEvent {
+  readonly valid: ValidEvent;
+  readonly fanout: ReturnType<QueueFanout['participant']>;
+}
+
+/** Kept independent of the function's name, so renaming or redeploying never forgets accepted keys. */
+const IDEMPOTENCY_KEY_PREFIX = 'pushrail-ingest';
+
+/**
+ * Accepts validated events: for each, store it, route it and enqueue it to every routed destination
+ * queue, under a Powertools idempotency record keyed on (customerExternalId, idempotencyKey).
+ *
+ * An event's record only becomes COMPLETED after all its enqueues succeeded; if any failed, the
+ * function throws, Powertools deletes the in-progress record, and the producer's retry runs again:
+ * it finds the stored event (same eventId, same receivedAt, same bytes) and enqueues it to the
+ * destinations the failed attempt did not reach (invariant 2).
+ */
+export function createAcceptEvents(deps: AcceptEventsDeps) {
+  const now = deps.now ?? (() => new Date());
+  const config = new IdempotencyConfig({
+    eventKeyJmesPath: '[customerExternalId, idempotencyKey]',
+    payloadValidationJmesPath: 'bodyHash',
+    throwOnNoIdempotencyKey: true,
+    expiresAfterSeconds: deps.retentionDays * DAY_SECONDS,
+    responseHook: (response) => ({ ...(response as IdempotentResult), duplicate: true }),
+  });
+
+  async function acceptOne(input: IdempotencyInput, perEvent: PerEvent): Promise<IdempotentResult> {
+    const { event } = perEvent.valid;
+    const eventId = deriveEventId(input.customerExternalId, input.idempotencyKey);
+    const routed = route(deps.routes, event);
+    const receivedAt = now().toISOString();
+    const record: EventRecord = { ...event, eventId, receivedAt };
+    const candidate: StoredEvent = {
+      eventId,
+      customerExternalId: event.customerExternalId,
+      idempotencyKey: event.idempotencyKey,
+      eventType: event.eventType,
+      occurredAt: event.occurredAt,
+      receivedAt,
+      bodyHash: input.bodyHash,
+      record: canonicalJson(record),
+      destinations: routed.map((r) => r.destinationId),
+      expiresAt: Math.floor(now().getTime() / 1000) + deps.retentionDays * DAY_SECONDS,
+    };
+
+    let stored = candidate;
+    let alreadyEnqueued = new Set<string>();
+    const put = await deps.store.putIfAbsent(candidate);
+    if (!put.created) {
+      // A retry of an attempt that stored the event but did not finish its fan-out — or, once the
+      // idempotency record has expired, the same key again. Either way the stored bytes win.
+      if (put.existing.bodyHash !== input.bodyHash) {
+        throw new IdempotencyConflictError([
+          { field: 'idempotencyKey', message: 'already used with a different body' },
+        ]);
+      }
+      stored = put.existing;
+      alreadyEnqueued = new Set(put.existing.enqueued ?? []);
+    }
+
+    const targets = deps.routes
+      .filter((r) => stored.destinations.includes(r.destinationId) && !alreadyEnqueued.has(r.destinationId))
+      .map((r) => ({ destinationId: r.destinationId, queueName: r.queueName }));
+    const outcome = await perEvent.fanout.send(
+      stored.record,
+      { eventId: { DataType: 'String', StringValue: eventId } },
+      targets,
+    );
+    if (outcome.failed.length > 0) {
+      await deps.store.markEnqueued(eventId, outcome.succeeded).catch((error: unknown) => {
+        deps.logger.warn('could not record partial fan-out; the retry will re-enqueue everywhere', {
+          eventId,
+          error,
+        });
+      });
+      const first = outcome.failed[0];
+      throw new IngestUnavailableError(
+        `event ${eventId} could not be enqueued for ${outcome.failed.map((f) => f.destinationId).join(', ')}; retry with the same idempotencyKey`,
+        { cause: first?.error },
+      );
+    }
+    deps.logger.info('event accepted', {
+      eventId,
+      correlationId: event.correlationId,
+      eventType: event.eventType,
+      destinations: stored.destinations,
+      retried: !put.created,
+    });
+    return { eventId, destinations: [...stored.destinations] };
+  }
+
+  const idempotentAccept = makeIdempotent(acceptOne, {
+    persistenceStore: deps.persistenceStore,
+    config,
+    dataIndexArgument: 0,
+    keyPrefix: IDEMPOTENCY_KEY_PREFIX,
+  });
+
+  return {
+    /** Registers the invocation's context, so an in-progress record expires when the invocation would. */
+    registerLambdaContext: (context: Parameters<IdempotencyConfig['registerLambdaContext']>[0]) =>
+      config.registerLambdaContext(context),
+
+    /** Accepts every event of one request; outcomes are in request order. */
+    async acceptEvents(events: readonly ValidEvent[]): Promise<EventOutcome[]> {
+      // The same key twice in one request is resolved here: same body → one event, answered for both;
+      // a different body → 409 for the request before anything is stored.
+      const firstIndexByKey = new Map<string, number>();
+      const hashes = events.map((v) => sha256Hex(v.canonical));
+      const conflicts = new Set<number>();
+      events.forEach((v, i) => {
+        const key = `${v.event.customerExternalId}\u0000${v.event.idempotencyKey}`;
+        const first = firstIndexByKey.get(key);
+        if (first === undefined) firstIndexByKey.set(key, i);
+        else if (hashes[first] !== hashes[i]) conflicts.add(first).add(i);
+      });
+      if (conflicts.size > 0) {
+        throw new IdempotencyConflictError(
+          [...conflicts]
+            .sort((a, b) => a - b)
+            .map((index) => ({
+              index,
+              field: 'idempotencyKey',
+              message: 'used twice in this request with different bodies',
+            })),
+        );
+      }
+
+      const unique = [...firstIndexByKey.values()];
+      const fanout = new QueueFanout(deps.sqs, deps.queueUrlBase, unique.length);
+      const settled = await Promise.all(
+        unique.map(async (i): Promise<EventOutcome> => {
+          const valid = events[i] as ValidEvent;
+          const participant = fanout.participant();
+          try {
+            const input: IdempotencyInput = {
+              customerExternalId: valid.event.customerExternalId,
+              idempotencyKey: valid.event.idempotencyKey,
+              bodyHash: hashes[i] as string,
+            };
+            const result = (await idempotentAccept(input, {
+              valid,
+              fanout: participant,
+            })) as IdempotentResult;
+            return {
+              ok: true,
+              result: {
+                eventId: result.eventId,
+                duplicate: result.duplicate === true,
+                destinations: result.destinations,
+              },
+            };
+          } catch (error) {
+            return { ok: false, error: toHttpError(error, i, deps.logger) };
+          } finally {
+            participant.finish();
+          }
+        }),
+      );
+      const byFirst = new Map(unique.map((i, n) => [i, settled[n] as EventOutcome]));
+      return events.map((v, i) => {
+        const first = firstIndexByKey.get(
+          `${v.event.customerExternalId}\u0000${v.event.idempotencyKey}`,
+        ) as number;
+        const outcome = byFirst.get(first) as EventOutcome;
+        if (first === i || !outcome.ok) return outcome;
+        return { ok: true, result: { ...outcome.result, duplicate: true } };
+      });
+    },
+  };
+}
+
+function toHttpError(error: unknown, index: number, logger: Logger): HttpError {
+  if (error instanceof IdempotencyValidationError) {
+    return new IdempotencyConflictError(
+      [{ index, field: 'idempotencyKey', message: 'already used with a different body' }],
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return new IdempotencyConflictError(
+      [{ index, field: 'idempotencyKey', message: 'already used with a different body' }],
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof IdempotencyAlreadyInProgressError) {
+    return new IngestUnavailableError(
+      'a request with this idempotencyKey is in progress; retry shortly with the same key',
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof HttpError) return error;
+  logger.error('event not accepted', { index, error });
+  return new IngestUnavailableError(
+    'the event could not be stored and enqueued; retry with the same idempotencyKey',
+    {
+      cause: error,
+    },
+  );
+}

@@ -1,0 +1,101 @@
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { z } from 'zod';
+import { EventStore } from '../adapters/event-store.js';
+import { HttpError, IngestUnavailableError, MissingApiKeyError } from '../core/errors.js';
+import { INGEST_ENV } from '../core/function-env.js';
+import { parseIngestRequest } from '../core/ingest-request.js';
+import { readEnv } from '../core/read-env.js';
+import type { Route } from '../core/routing.js';
+import { createAcceptEvents } from './accept-events.js';
+import { errorResponse, outcomesResponse } from './responses.js';
+
+const RouteSchema = z.array(
+  z.object({
+    destinationId: z.string(),
+    customerExternalId: z.string(),
+    eventTypes: z.array(z.string()).optional(),
+    queueName: z.string(),
+  }),
+);
+
+// Validated once at cold start: a misconfigured function fails loudly on its first request.
+const env = readEnv(
+  {
+    [INGEST_ENV.eventsTable]: z.string().min(1),
+    [INGEST_ENV.idempotencyTable]: z.string().min(1),
+    [INGEST_ENV.queueUrlBase]: z.string().url().endsWith('/'),
+    [INGEST_ENV.routes]: z.string().transform((s, ctx) => {
+      try {
+        return RouteSchema.parse(JSON.parse(s)) as Route[];
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be the JSON routing table' });
+        return z.NEVER;
+      }
+    }),
+    [INGEST_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
+  },
+  // Written out literally: esbuild's `define` inlines the routing table only where this exact text appears.
+  { ...process.env, [INGEST_ENV.routes]: process.env.PUSHRAIL_ROUTES },
+);
+
+const logger = new Logger({ serviceName: 'pushrail-ingest' });
+const dynamodb = new DynamoDBClient({});
+const sqs = new SQSClient({});
+
+const ingest = createAcceptEvents({
+  store: new EventStore(dynamodb, env[INGEST_ENV.eventsTable]),
+  sqs,
+  queueUrlBase: env[INGEST_ENV.queueUrlBase],
+  routes: env[INGEST_ENV.routes],
+  retentionDays: env[INGEST_ENV.retentionDays],
+  persistenceStore: new DynamoDBPersistenceLayer({
+    tableName: env[INGEST_ENV.idempotencyTable],
+    awsSdkV3Client: dynamodb,
+  }),
+  logger,
+});
+
+/** POST /v1/events behind API Gateway (REST, API key required). */
+export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+  logger.addContext(context);
+  logger.setCorrelationId(requestId);
+  try {
+    // API Gateway checks the key before invoking us; this guards a method deployed without apiKeyRequired.
+    if (!event.requestContext?.identity?.apiKeyId) throw new MissingApiKeyError();
+    const request = parseIngestRequest({
+      contentType: headerValue(event.headers, 'content-type'),
+      body: event.body ?? undefined,
+      isBase64Encoded: event.isBase64Encoded,
+    });
+    if (!request.batch) logger.setCorrelationId(request.events[0]?.event.correlationId ?? requestId);
+    ingest.registerLambdaContext(context);
+    const outcomes = await ingest.acceptEvents(request.events);
+    return outcomesResponse(request.batch, outcomes, requestId);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      logger.info('request rejected', {
+        statusCode: error.statusCode,
+        code: error.code,
+        details: error.details,
+      });
+      return errorResponse(error, requestId);
+    }
+    logger.error('request failed', { error });
+    return errorResponse(
+      new IngestUnavailableError('internal error; retry with the same idempotencyKey', { cause: error }),
+      requestId,
+    );
+  }
+}
+
+function headerValue(headers: APIGatewayProxyEvent['headers'] | null, name: string): string | undefined {
+  if (!headers) return undefined;
+  for (const [key, value] of Object.entries(headers))
+    if (key.toLowerCase() === name) return value ?? undefined;
+  return undefined;
+}
