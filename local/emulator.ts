@@ -33,7 +33,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startMoto(options: { readonly timeoutMs?: number } = {}): Promise<Emulator> {
+export interface StartMotoOptions {
+  /** @default 30_000 */
+  readonly timeoutMs?: number;
+  /**
+   * Run moto in its own process group, so a Ctrl-C in the terminal reaches only the caller, which can
+   * then stop its consumers while the emulator still answers, and stop the emulator last. Only for a
+   * caller that handles SIGINT/SIGTERM itself (`npm start`); otherwise a killed parent would leave
+   * moto running.
+   * @default false
+   */
+  readonly ownProcessGroup?: boolean;
+}
+
+export async function startMoto(options: StartMotoOptions = {}): Promise<Emulator> {
   if (!motoInstalled()) throw new Error(MOTO_MISSING_HELP);
   const port = await freePort();
   // 127.0.0.1, not localhost: the SDK then uses path-style S3 URLs that moto understands.
@@ -41,12 +54,21 @@ export async function startMoto(options: { readonly timeoutMs?: number } = {}): 
   const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    detached: options.ownProcessGroup ?? false,
   });
+  // If we exit without calling stop() (a crash, process.exit), the emulator must not outlive us.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.off('exit', killOnExit);
+      resolve();
+    }),
+  );
 
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (;;) {

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+
+/**
+ * The event and context API Gateway (REST API, Lambda proxy integration, payload v1) and Lambda hand a
+ * handler, built from a local HTTP request, so the deployed handler runs unchanged on a laptop.
+ */
+
+/** The one resource of the API. */
+export const EVENTS_RESOURCE = '/v1/events';
+export const LOCAL_STAGE = 'local';
+/** API Gateway's integration timeout: the longest a REST API waits for the Lambda. */
+export const INTEGRATION_TIMEOUT_MS = 29_000;
+
+export interface IncomingRequest {
+  readonly method: string;
+  /** Path and query string as received, e.g. `/v1/events?x=1`. */
+  readonly url: string;
+  /** Node's `rawHeaders`: names in their original case, alternating with values. */
+  readonly rawHeaders: readonly string[];
+  readonly body: string;
+  readonly sourceIp: string;
+  readonly httpVersion: string;
+}
+
+export interface Caller {
+  /** The API key the request carried; API Gateway passes it on in `identity.apiKey`. */
+  readonly apiKey: string;
+  readonly apiKeyId: string;
+  readonly accountId: string;
+}
+
+export function proxyEvent(request: IncomingRequest, caller: Caller, now = new Date()): APIGatewayProxyEvent {
+  const url = new URL(request.url, 'http://local');
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) {
+    const name = request.rawHeaders[i] as string;
+    const value = request.rawHeaders[i + 1] as string;
+    headers[name] = value; // like API Gateway: the last of repeated headers wins here
+    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
+  }
+  const query: Record<string, string> = {};
+  const multiValueQuery: Record<string, string[]> = {};
+  for (const [name, value] of url.searchParams) {
+    query[name] = value;
+    multiValueQuery[name] = [...(multiValueQuery[name] ?? []), value];
+  }
+  const hasQuery = Object.keys(query).length > 0;
+  const userAgent = findHeader(headers, 'user-agent');
+  const host = findHeader(headers, 'host');
+  return {
+    resource: EVENTS_RESOURCE,
+    path: url.pathname,
+    httpMethod: request.method,
+    headers,
+    multiValueHeaders,
+    queryStringParameters: hasQuery ? query : null,
+    multiValueQueryStringParameters: hasQuery ? multiValueQuery : null,
+    pathParameters: null,
+    stageVariables: null,
+    body: request.body.length > 0 ? request.body : null,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: caller.accountId,
+      apiId: 'local',
+      authorizer: undefined,
+      domainName: host,
+      domainPrefix: host?.split('.')[0],
+      extendedRequestId: randomUUID(),
+      httpMethod: request.method,
+      path: `/${LOCAL_STAGE}${url.pathname}`,
+      protocol: `HTTP/${request.httpVersion}`,
+      requestId: randomUUID(),
+      requestTime: requestTime(now),
+      requestTimeEpoch: now.getTime(),
+      resourceId: 'local',
+      resourcePath: EVENTS_RESOURCE,
+      stage: LOCAL_STAGE,
+      identity: {
+        accessKey: null,
+        accountId: null,
+        apiKey: caller.apiKey,
+        apiKeyId: caller.apiKeyId,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: request.sourceIp,
+        user: null,
+        userAgent: userAgent ?? null,
+        userArn: null,
+      },
+    },
+  };
+}
+
+export interface FunctionIdentity {
+  readonly functionName: string;
+  readonly region: string;
+  readonly accountId: string;
+}
+
+/** A Lambda context whose remaining time counts down from the API Gateway deadline. */
+export function lambdaContext(fn: FunctionIdentity, deadline: number): Context {
+  const unsupported = (what: string) => () => {
+    throw new Error(`context.${what}() is not supported: return a result from the async handler`);
+  };
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: fn.functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${fn.region}:${fn.accountId}:function:${fn.functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${fn.functionName}`,
+    logStreamName: `${day}/[$LATEST]local`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported('done'),
+    fail: unsupported('fail'),
+    succeed: unsupported('succeed'),
+  };
+}
+
+/** Header lookup by name, ignoring case (HTTP header names are case-insensitive). */
+export function findHeader(headers: Readonly<Record<string, string>>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** API Gateway's `requestTime` format: `09/Apr/2015:12:34:56 +0000`. */
+function requestTime(d: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}

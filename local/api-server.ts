@@ -1,0 +1,271 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import {
+  HttpError,
+  InvalidApiKeyError,
+  MissingApiKeyError,
+  PayloadTooLargeError,
+} from '../lambdas/core/errors.js';
+import {
+  EVENTS_RESOURCE,
+  type FunctionIdentity,
+  INTEGRATION_TIMEOUT_MS,
+  lambdaContext,
+  proxyEvent,
+} from './api-gateway-event.js';
+
+/**
+ * The local stand-in for API Gateway: it does what the gateway does before and after the ingest
+ * Lambda (route, payload limit, API key check, proxy event, timeout) and nothing the Lambda does.
+ */
+
+export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+/** API Gateway's payload limit for REST APIs. The handler's own, smaller limit applies after it. */
+export const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** A directly invoked function (Lambda Invoke API), such as the replay function. */
+export type InvokeHandler = (payload: unknown, context: Context) => Promise<unknown>;
+
+export interface ApiServerOptions {
+  readonly handler: ProxyHandler;
+  /**
+   * Functions reachable through Lambda's Invoke API on this server
+   * (`POST /2015-03-31/functions/<name>/invocations`), so `aws lambda invoke --endpoint-url <apiUrl>`
+   * and the SDK's LambdaClient work locally as they do against AWS.
+   * @default {}
+   */
+  readonly functions?: Readonly<
+    Record<string, { readonly handler: InvokeHandler; readonly timeoutMs: number }>
+  >;
+  readonly apiKey: string;
+  readonly function: FunctionIdentity;
+  /** @default 3000 (0 picks a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1': the local API is for this machine only. */
+  readonly host?: string;
+  /** @default INTEGRATION_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+  /** @default console.log */
+  readonly log?: (line: string) => void;
+}
+
+export interface ApiServer {
+  /** Base URL, e.g. `http://127.0.0.1:3000`; events go to `${url}/v1/events`. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The id API Gateway would give the key; locally there is one key. */
+const LOCAL_API_KEY_ID = 'local';
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? console.log;
+  const server = createServer((req, res) => {
+    const started = Date.now();
+    handle(req, options)
+      .catch((error: unknown) => {
+        console.error('local API: unexpected error', error);
+        return gatewayError(500, 'INTERNAL', 'the local API failed; see its console');
+      })
+      .then((result) => {
+        send(res, result);
+        log(`${req.method} ${req.url} -> ${result.statusCode} (${Date.now() - started} ms)`);
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 3000, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<APIGatewayProxyResult> {
+  const path = new URL(req.url ?? '/', 'http://local').pathname;
+  const body = await readBody(req);
+  const invocation = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
+  if (req.method === 'POST' && invocation)
+    return invokeFunction(decodeURIComponent(invocation[1] ?? ''), body, options);
+  if (req.method !== 'POST' || path !== EVENTS_RESOURCE) {
+    return gatewayError(
+      404,
+      'NOT_FOUND',
+      `no route for ${req.method} ${path}; events go to POST ${EVENTS_RESOURCE}`,
+    );
+  }
+  if (body === undefined) {
+    return errorResult(
+      new PayloadTooLargeError(
+        `the request body is over API Gateway's ${GATEWAY_MAX_BODY_BYTES} byte limit`,
+        [{ field: 'body', message: `must be at most ${GATEWAY_MAX_BODY_BYTES} bytes` }],
+      ),
+    );
+  }
+  const key = headerValue(req, 'x-api-key');
+  if (key === undefined || key === '') return errorResult(new MissingApiKeyError());
+  if (!sameKey(key, options.apiKey)) return errorResult(new InvalidApiKeyError());
+
+  const event = proxyEvent(
+    {
+      method: req.method,
+      url: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      body,
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      httpVersion: req.httpVersion,
+    },
+    { apiKey: key, apiKeyId: LOCAL_API_KEY_ID, accountId: options.function.accountId },
+  );
+  const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
+  const context = lambdaContext(options.function, Date.now() + timeoutMs);
+  return invoke(options.handler, event, context, timeoutMs);
+}
+
+/**
+ * Lambda's Invoke API: the result as the body; a thrown error as `{errorType, errorMessage}` with the
+ * `X-Amz-Function-Error: Unhandled` header, which the SDK and the AWS CLI report as a function error.
+ */
+async function invokeFunction(
+  name: string,
+  body: string | undefined,
+  options: ApiServerOptions,
+): Promise<APIGatewayProxyResult> {
+  const fn = options.functions?.[name];
+  if (!fn) {
+    return {
+      statusCode: 404,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'ResourceNotFoundException' },
+      body: JSON.stringify({ Type: 'User', Message: `Function not found: ${name}` }),
+    };
+  }
+  let payload: unknown;
+  try {
+    payload = body ? JSON.parse(body) : {};
+  } catch {
+    return {
+      statusCode: 400,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidRequestContentException' },
+      body: JSON.stringify({ Type: 'User', Message: 'Could not parse request body into json' }),
+    };
+  }
+  const context = lambdaContext({ ...options.function, functionName: name }, Date.now() + fn.timeoutMs);
+  try {
+    const result = await fn.handler(payload, context);
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(result ?? null),
+    };
+  } catch (error) {
+    const e = error as Error;
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' },
+      body: JSON.stringify({ errorType: e.name, errorMessage: e.message }),
+    };
+  }
+}
+
+/** Runs the handler like the Lambda integration: a throw is a 502, a late answer a 504. */
+async function invoke(
+  handler: ProxyHandler,
+  event: APIGatewayProxyEvent,
+  context: Context,
+  timeoutMs: number,
+): Promise<APIGatewayProxyResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const result = await Promise.race([handler(event, context), timedOut]);
+    if (result === 'timeout') {
+      return gatewayError(
+        504,
+        'GATEWAY_TIMEOUT',
+        `the ingest function did not answer within ${timeoutMs} ms`,
+      );
+    }
+    if (typeof result?.statusCode !== 'number') {
+      console.error('local API: the handler returned no statusCode', result);
+      return gatewayError(502, 'BAD_GATEWAY', 'the ingest function returned a malformed response');
+    }
+    return result;
+  } catch (error) {
+    console.error('local API: the ingest function threw', error);
+    return gatewayError(502, 'BAD_GATEWAY', 'the ingest function failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Reads the body as UTF-8; `undefined` when it is over the gateway limit. The rest of an oversized
+ * body is drained, not read into memory, so the client still gets the 413 instead of a reset.
+ */
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= GATEWAY_MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () =>
+      resolve(size <= GATEWAY_MAX_BODY_BYTES ? Buffer.concat(chunks).toString('utf8') : undefined),
+    );
+    req.on('error', reject);
+  });
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.at(-1) : value;
+}
+
+/** Constant-time comparison, as a key check should be even on a laptop. */
+function sameKey(received: string, expected: string): boolean {
+  const a = Buffer.from(received);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function errorResult(error: HttpError): APIGatewayProxyResult {
+  return {
+    statusCode: error.statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(error.toBody()),
+  };
+}
+
+function gatewayError(statusCode: number, code: string, message: string): APIGatewayProxyResult {
+  return errorResult(new HttpError(statusCode, code, message));
+}
+
+function send(res: ServerResponse, result: APIGatewayProxyResult): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
+    headers[name.toLowerCase()] = values.map(String);
+  }
+  for (const [name, value] of Object.entries(result.headers ?? {}))
+    headers[name.toLowerCase()] = String(value);
+  // API Gateway answers JSON when the integration names no content type.
+  headers['content-type'] ??= 'application/json';
+  const body = result.body ?? '';
+  res.writeHead(result.statusCode, headers);
+  res.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+}

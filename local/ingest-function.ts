@@ -1,0 +1,49 @@
+import type { PushrailConfig } from '../lambdas/core/config.js';
+import { INGEST_ENV } from '../lambdas/core/function-env.js';
+import { TABLE_LIST } from '../lambdas/core/resources.js';
+import { routingTable } from '../lambdas/core/routing.js';
+import type { ProxyHandler } from './api-server.js';
+import type { Provisioned } from './provision.js';
+
+/**
+ * Runs the deployed ingest handler in this process. The handler reads its environment at module load
+ * (as in Lambda, at cold start), so the environment is set first and the module imported after.
+ */
+
+export interface IngestSettings {
+  readonly config: PushrailConfig;
+  readonly namePrefix: string;
+  readonly provisioned: Provisioned;
+  readonly region: string;
+  readonly endpoint: string;
+}
+
+export function ingestFunctionName(namePrefix: string): string {
+  return `${namePrefix}-ingest`;
+}
+
+/** The variables the CDK stack gives the ingest function, with the local values. */
+export function ingestEnvironment(settings: IngestSettings): Record<string, string> {
+  const { config, namePrefix, provisioned } = settings;
+  const tables: Record<string, string> = {};
+  for (const table of TABLE_LIST) {
+    const name = provisioned.tables[table.role];
+    if (name === undefined) throw new Error(`table ${table.role} was not provisioned`);
+    tables[table.envVar] = name;
+  }
+  return {
+    ...tables,
+    [INGEST_ENV.queueUrlBase]: provisioned.queueUrlBase,
+    [INGEST_ENV.routes]: JSON.stringify(routingTable(config, namePrefix)),
+    [INGEST_ENV.retentionDays]: String(config.retentionDays),
+    AWS_REGION: settings.region,
+    AWS_ENDPOINT_URL: settings.endpoint,
+    AWS_LAMBDA_FUNCTION_NAME: ingestFunctionName(namePrefix),
+  };
+}
+
+export async function loadIngestHandler(settings: IngestSettings): Promise<ProxyHandler> {
+  Object.assign(process.env, ingestEnvironment(settings));
+  const { handler } = await import('../lambdas/ingest/handler.js');
+  return handler;
+}

@@ -1,0 +1,210 @@
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Destination, PushrailConfig } from '../lambdas/core/config.js';
+import {
+  consumerSettings,
+  localTableName,
+  QUEUE_SETTINGS,
+  queueNames,
+  TABLE_LIST,
+  type TableDescription,
+} from '../lambdas/core/resources.js';
+import { awsErrorName, clientConfig, type EmulatorTarget } from './aws-clients.js';
+import { customerAccess } from './customer-credentials.js';
+import {
+  accountMismatch,
+  ensureAccessKeySecret,
+  ensureBucket,
+  ensureBusWithInbox,
+} from './customer-resources.js';
+import { ensureQueue, queueArn } from './queues.js';
+
+/**
+ * Idempotent provisioning of everything a config needs, against an emulator endpoint: Pushrail's own
+ * tables and queues, built from the same description (core/resources.ts) as the CDK stack, and each
+ * destination's customer side. Running it again against the same endpoint changes nothing and keeps
+ * the data.
+ */
+
+export type ProvisionedDestination =
+  | {
+      readonly type: 'S3';
+      readonly queueUrl: string;
+      readonly dlqUrl: string;
+      readonly bucket: string;
+      readonly keyPrefix: string;
+    }
+  | {
+      readonly type: 'EVENTBRIDGE';
+      readonly queueUrl: string;
+      readonly dlqUrl: string;
+      readonly busArn: string;
+      readonly inboxQueueUrl: string;
+    };
+
+export interface Provisioned {
+  /** The account Pushrail's own resources are in (the emulator's account for the ambient keys). */
+  readonly accountId: string;
+  /** Queue URL base ending in `/`; a queue's URL is this plus its name (INGEST_ENV.queueUrlBase). */
+  readonly queueUrlBase: string;
+  /** Table name by role. */
+  readonly tables: Readonly<Record<string, string>>;
+  readonly destinations: Readonly<Record<string, ProvisionedDestination>>;
+  /** Things that did not go as configured but do not stop the local runtime. */
+  readonly warnings: readonly string[];
+}
+
+export interface ProvisionOptions {
+  readonly config: PushrailConfig;
+  readonly namePrefix: string;
+  /** The emulator, with Pushrail's (the vendor's) region and credentials. */
+  readonly target: EmulatorTarget;
+}
+
+export async function provision(options: ProvisionOptions): Promise<Provisioned> {
+  const { config, namePrefix, target } = options;
+  const accountId = await callerAccount(target);
+  const warnings: string[] = [];
+
+  const dynamodb = new DynamoDBClient(clientConfig(target));
+  const sqs = new SQSClient(clientConfig(target));
+  try {
+    const tables = Object.fromEntries(
+      await Promise.all(
+        TABLE_LIST.map(
+          async (table) => [table.role, await ensureTable(dynamodb, namePrefix, table)] as const,
+        ),
+      ),
+    );
+    const destinations = Object.fromEntries(
+      await Promise.all(
+        config.destinations.map(
+          async (d) => [d.id, await provisionDestination(d, namePrefix, target, sqs, warnings)] as const,
+        ),
+      ),
+    );
+    return {
+      accountId,
+      queueUrlBase: `${target.endpoint.replace(/\/+$/, '')}/${accountId}/`,
+      tables,
+      destinations,
+      warnings,
+    };
+  } finally {
+    dynamodb.destroy();
+    sqs.destroy();
+  }
+}
+
+async function callerAccount(target: EmulatorTarget): Promise<string> {
+  const sts = new STSClient(clientConfig(target));
+  try {
+    const { Account } = await sts.send(new GetCallerIdentityCommand({}));
+    if (!Account) throw new Error(`STS at ${target.endpoint} returned no account`);
+    return Account;
+  } finally {
+    sts.destroy();
+  }
+}
+
+/** Creates the table if it is missing, checks an existing one has the same key, and enables TTL. */
+async function ensureTable(
+  dynamodb: DynamoDBClient,
+  namePrefix: string,
+  table: TableDescription,
+): Promise<string> {
+  const TableName = localTableName(namePrefix, table);
+  const keys = [
+    { AttributeName: table.partitionKey, KeyType: 'HASH' as const },
+    ...(table.sortKey ? [{ AttributeName: table.sortKey, KeyType: 'RANGE' as const }] : []),
+  ];
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: keys,
+        AttributeDefinitions: keys.map((k) => ({ AttributeName: k.AttributeName, AttributeType: 'S' })),
+      }),
+    );
+  } catch (error) {
+    if (awsErrorName(error) !== 'ResourceInUseException') throw error;
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
+    const existing = JSON.stringify(Table?.KeySchema?.map((k) => [k.AttributeName, k.KeyType]));
+    const wanted = JSON.stringify(keys.map((k) => [k.AttributeName, k.KeyType]));
+    if (existing !== wanted) {
+      throw new Error(
+        `table ${TableName} exists with key ${existing}, but Pushrail needs ${wanted}: delete it or use another PUSHRAIL_NAME_PREFIX`,
+      );
+    }
+  }
+  await waitUntilTableExists({ client: dynamodb, maxWaitTime: 60 }, { TableName });
+
+  const { TimeToLiveDescription: ttl } = await dynamodb.send(new DescribeTimeToLiveCommand({ TableName }));
+  // UpdateTimeToLive fails when TTL is already on, so only ask when it is not.
+  if (ttl?.TimeToLiveStatus !== 'ENABLED' && ttl?.TimeToLiveStatus !== 'ENABLING') {
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName,
+        TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+      }),
+    );
+  }
+  return TableName;
+}
+
+async function provisionDestination(
+  destination: Destination,
+  namePrefix: string,
+  target: EmulatorTarget,
+  sqs: SQSClient,
+  warnings: string[],
+): Promise<ProvisionedDestination> {
+  const names = queueNames(namePrefix, destination.id);
+  const dlqUrl = await ensureQueue(sqs, names.dlq, {
+    MessageRetentionPeriod: String(QUEUE_SETTINGS.dlqRetentionSeconds),
+  });
+  const queueUrl = await ensureQueue(sqs, names.queue, {
+    MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionSeconds),
+    VisibilityTimeout: String(consumerSettings(destination).visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: await queueArn(sqs, dlqUrl),
+      maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
+    }),
+  });
+
+  if (destination.auth.mode === 'ACCESS_KEY') {
+    // Best effort: the secret only matters once a destination Lambda reads it, and a failure here
+    // should not keep the API from starting.
+    try {
+      await ensureAccessKeySecret(destination.auth.secretArn, target);
+    } catch (error) {
+      warnings.push(
+        `destination ${destination.id}: could not create the local secret for ${destination.auth.secretArn}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  const customer = await customerAccess(destination, target);
+  if (destination.auth.mode === 'ASSUME_ROLE') {
+    const mismatch = accountMismatch(destination.id, destination.auth.roleArn, customer);
+    if (mismatch) warnings.push(mismatch);
+  }
+
+  if (destination.type === 'S3') {
+    await ensureBucket(destination, customer, target);
+    return { type: 'S3', queueUrl, dlqUrl, bucket: destination.bucket, keyPrefix: destination.keyPrefix };
+  }
+  const busMismatch = accountMismatch(destination.id, destination.busArn, customer);
+  if (busMismatch) warnings.push(busMismatch);
+  const inboxQueueUrl = await ensureBusWithInbox(destination, customer, target);
+  return { type: 'EVENTBRIDGE', queueUrl, dlqUrl, busArn: destination.busArn, inboxQueueUrl };
+}

@@ -1,0 +1,173 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PushrailConfig } from '../lambdas/core/config.js';
+import { ConfigError } from '../lambdas/core/errors.js';
+import { queueNames } from '../lambdas/core/resources.js';
+import { type ApiServer, startApiServer } from './api-server.js';
+import type { EmulatorTarget } from './aws-clients.js';
+import { loadConfigFile } from './config-file.js';
+import { CONSUMERS, type RunningConsumer } from './consumers.js';
+import { type Emulator, MOTO_MISSING_HELP, motoInstalled, startMoto } from './emulator.js';
+import { ingestFunctionName, loadIngestHandler } from './ingest-function.js';
+import { localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
+import { provision } from './provision.js';
+import { readyLine } from './ready-line.js';
+import { replayFunction } from './replay-function.js';
+
+/**
+ * `npm start`: the whole pipeline on this machine (DESIGN.md "Local runtime").
+ *
+ * Environment: PUSHRAIL_CONFIG (default pushrail.config.json), PORT (default 3000), AWS_ENDPOINT_URL
+ * (use a running emulator instead of starting moto), PUSHRAIL_NAME_PREFIX (default pushrail-local),
+ * PUSHRAIL_STATE_DIR (default .pushrail), PUSHRAIL_API_KEY (default: generated once, then kept).
+ */
+
+export const DEFAULT_NAME_PREFIX = 'pushrail-local';
+/** Longest a clean shutdown may take before we give up and exit 1. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+const SEED_EVENT_PATH = fileURLToPath(new URL('./seed-event.json', import.meta.url));
+
+interface Running {
+  emulator?: Emulator;
+  consumers: RunningConsumer[];
+  server?: ApiServer;
+}
+
+const running: Running = { consumers: [] };
+let stopping = false;
+
+async function main(): Promise<void> {
+  const configPath = resolve(process.env.PUSHRAIL_CONFIG ?? 'pushrail.config.json');
+  const stateDir = resolve(process.env.PUSHRAIL_STATE_DIR ?? '.pushrail');
+  const namePrefix = process.env.PUSHRAIL_NAME_PREFIX ?? DEFAULT_NAME_PREFIX;
+  const port = parsePort(process.env.PORT);
+
+  const config = await loadConfigFile(configPath);
+  checkNamePrefix(namePrefix, config);
+
+  const region = process.env.AWS_REGION ?? config.destinations[0]?.region ?? 'us-east-1';
+  process.env.AWS_REGION = region;
+  // The emulator accepts any key; these only keep the SDK from looking for a real profile.
+  if (!process.env.AWS_ACCESS_KEY_ID) {
+    process.env.AWS_ACCESS_KEY_ID = 'test';
+    process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    delete process.env.AWS_SESSION_TOKEN;
+  }
+
+  let endpoint = process.env.AWS_ENDPOINT_URL;
+  if (endpoint) {
+    console.log(`Using the AWS emulator at ${endpoint} (AWS_ENDPOINT_URL)`);
+  } else {
+    if (!motoInstalled()) fail(MOTO_MISSING_HELP);
+    running.emulator = await startMoto({ ownProcessGroup: true });
+    endpoint = running.emulator.endpoint;
+    // Every SDK client in this process, the handlers' included, goes to the emulator.
+    process.env.AWS_ENDPOINT_URL = endpoint;
+    console.log(`Started moto_server at ${endpoint}`);
+  }
+  const target: EmulatorTarget = { endpoint, region };
+
+  const provisioned = await provision({ config, namePrefix, target });
+  for (const warning of provisioned.warnings) console.warn(`warning: ${warning}`);
+  console.log(
+    `Provisioned ${Object.values(provisioned.tables).join(', ')} and the queues of ${config.destinations.length} destination(s)`,
+  );
+
+  for (const consumer of CONSUMERS) {
+    running.consumers.push(await consumer.start({ config, namePrefix, target, provisioned }));
+    console.log(`Started consumer ${consumer.name}`);
+  }
+
+  const handler = await loadIngestHandler({ config, namePrefix, provisioned, region, endpoint });
+  const apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
+  const replay = replayFunction({ config, namePrefix, provisioned });
+  running.server = await startApiServer({
+    handler,
+    functions: { [replay.name]: { handler: replay.handler, timeoutMs: replay.timeoutMs } },
+    apiKey,
+    port,
+    function: { functionName: ingestFunctionName(namePrefix), region, accountId: provisioned.accountId },
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EADDRINUSE') fail(`port ${port} is in use: set PORT to a free port`);
+    throw error;
+  });
+  const apiUrl = running.server.url;
+
+  await writeLocalState(stateDir, {
+    apiUrl,
+    apiKey,
+    awsEndpoint: endpoint,
+    region,
+    tables: provisioned.tables,
+    destinations: provisioned.destinations,
+    replayFunctionName: replay.name,
+  });
+
+  console.log(readyLine({ apiUrl, apiKey, stateFile: statePath(stateDir), seedEventFile: SEED_EVENT_PATH }));
+}
+
+/** Stops what was started, newest first, and exits. Safe to call more than once. */
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    const timer = setTimeout(() => {
+      console.error(`shutdown took over ${SHUTDOWN_TIMEOUT_MS} ms; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    try {
+      await running.server?.close();
+      for (const consumer of running.consumers.reverse()) await consumer.stop();
+      await running.emulator?.stop();
+    } catch (error) {
+      console.error('error while stopping:', error);
+      code = 1;
+    }
+    process.exit(code);
+  }
+  // A second signal while stopping: the first shutdown is already on its way out.
+  return new Promise<never>(() => {});
+}
+
+/** Ends the start with a message for the user: main() prints it without a stack (an expected problem) and exits 1. */
+function fail(message: string): never {
+  throw new StartError(message);
+}
+
+class StartError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined || value === '') return 3000;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    fail(`PORT must be a whole number from 0 to 65535 (received ${JSON.stringify(value)})`);
+  }
+  return port;
+}
+
+function checkNamePrefix(namePrefix: string, config: PushrailConfig): void {
+  try {
+    for (const d of config.destinations) queueNames(namePrefix, d.id);
+  } catch (error) {
+    fail(`PUSHRAIL_NAME_PREFIX: ${(error as Error).message}`);
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (!stopping) console.log(`${signal}: stopping`);
+    void shutdown(0);
+  });
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof StartError) console.error(error.message);
+  else console.error('npm start failed:', error);
+  void shutdown(1);
+});
