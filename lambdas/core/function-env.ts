@@ -27,3 +27,48 @@ export const CONSUMER_ENV = {
   dlqUrl: 'DLQ_URL',
   retentionDays: 'RETENTION_DAYS',
 } as const;
+
+/** The values a destination consumer's environment is built from (tokens in CDK, strings locally). */
+export interface ConsumerEnvValues {
+  /** The validated destination config entry. */
+  readonly destination: unknown;
+  readonly vendor: string;
+  readonly eventsTable: string;
+  readonly sealsTable: string;
+  readonly attemptsTable: string;
+  readonly sourceQueueUrl: string;
+  readonly dlqUrl: string;
+  readonly retentionDays: number;
+}
+
+/** A destination consumer's environment: the one mapping from values to variable names. */
+export function consumerEnvironment(values: ConsumerEnvValues): Record<string, string> {
+  return {
+    [CONSUMER_ENV.destination]: JSON.stringify(values.destination),
+    [CONSUMER_ENV.vendor]: values.vendor,
+    [CONSUMER_ENV.eventsTable]: values.eventsTable,
+    [CONSUMER_ENV.sealsTable]: values.sealsTable,
+    [CONSUMER_ENV.attemptsTable]: values.attemptsTable,
+    [CONSUMER_ENV.sourceQueueUrl]: values.sourceQueueUrl,
+    [CONSUMER_ENV.dlqUrl]: values.dlqUrl,
+    [CONSUMER_ENV.retentionDays]: String(values.retentionDays),
+  };
+}
+
+/** Environment of the replay function (one for the stack; it serves every destination). */
+export const REPLAY_ENV = {
+  eventsTable: 'EVENTS_TABLE',
+  attemptsTable: 'ATTEMPTS_TABLE',
+  queueUrlBase: 'QUEUE_URL_BASE',
+  namePrefix: 'NAME_PREFIX',
+  /** `id:TYPE` pairs, comma-separated: which destinations exist (40 × ~50 bytes fits the 4 KB limit). */
+  destinations: 'DESTINATIONS',
+  retentionDays: 'RETENTION_DAYS',
+} as const;
+
+/** Encodes the destination list for REPLAY_ENV.destinations. */
+export function encodeDestinationList(
+  destinations: readonly { id: string; type: 'S3' | 'EVENTBRIDGE' }[],
+): string {
+  return destinations.map((d) => `${d.id}:${d.type}`).join(',');
+}

@@ -23,3 +23,7 @@ export const SQS_MAX_BATCH_ENTRIES = 10;
 /** Length limits of the event's string fields. */
 export const MAX_EVENT_TYPE_LENGTH = 128;
 export const MAX_ID_LENGTH = 256;
+
+/** PutEvents: entries per call, and the request size measured with AWS's entry-size formula (1 MiB since 2026-01-29). */
+export const PUT_EVENTS_MAX_ENTRIES = 10;
+export const PUT_EVENTS_MAX_REQUEST_BYTES = 1 * MiB;

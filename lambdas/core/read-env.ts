@@ -17,3 +17,23 @@ export function readEnv<S extends Record<string, z.ZodType>>(
   });
   throw new Error(`invalid function environment:\n  ${problems.join('\n  ')}`);
 }
+
+/** An environment variable holding JSON that must match a schema (the destination config, routes...). */
+export function jsonOf<T extends z.ZodType>(schema: T) {
+  return z.string().transform((s, ctx): z.output<T> => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+    const result = schema.safeParse(raw);
+    if (result.success) return result.data;
+    ctx.addIssue({
+      code: 'custom',
+      message: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    });
+    return z.NEVER;
+  });
+}

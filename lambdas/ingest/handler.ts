@@ -8,8 +8,7 @@ import { EventStore } from '../adapters/event-store.js';
 import { HttpError, IngestUnavailableError, MissingApiKeyError } from '../core/errors.js';
 import { INGEST_ENV } from '../core/function-env.js';
 import { parseIngestRequest } from '../core/ingest-request.js';
-import { readEnv } from '../core/read-env.js';
-import type { Route } from '../core/routing.js';
+import { jsonOf, readEnv } from '../core/read-env.js';
 import { createAcceptEvents } from './accept-events.js';
 import { errorResponse, outcomesResponse } from './responses.js';
 
@@ -28,14 +27,7 @@ const env = readEnv(
     [INGEST_ENV.eventsTable]: z.string().min(1),
     [INGEST_ENV.idempotencyTable]: z.string().min(1),
     [INGEST_ENV.queueUrlBase]: z.string().url().endsWith('/'),
-    [INGEST_ENV.routes]: z.string().transform((s, ctx) => {
-      try {
-        return RouteSchema.parse(JSON.parse(s)) as Route[];
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be the JSON routing table' });
-        return z.NEVER;
-      }
-    }),
+    [INGEST_ENV.routes]: jsonOf(RouteSchema),
     [INGEST_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
   },
   // Written out literally: esbuild's `define` inlines the routing table only where this exact text appears.

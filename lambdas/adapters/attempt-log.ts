@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { FailureClass } from '../core/failure-classification.js';
+
+export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-scheduled' | 'replayed';
+
+/** One delivery attempt (one PutObject, one PutEvents call) or one decision about failed messages. */
+export interface AttemptRecord {
+  readonly destinationId: string;
+  readonly destinationType: 'S3' | 'EVENTBRIDGE';
+  readonly eventIds: readonly string[];
+  readonly outcome: AttemptOutcome;
+  readonly failureClass?: FailureClass;
+  readonly errorCode?: string;
+  /** Sanitized: see core/failure-classification.ts sanitizeReason. */
+  readonly errorMessage?: string;
+  readonly latencyMs?: number;
+  readonly credentialsMode?: 'ASSUME_ROLE' | 'ACCESS_KEY';
+  /** S3 object key, EventBridge call number, DLQ move... whatever locates the attempt. */
+  readonly target?: string;
+}
+
+/**
+ * The per-attempt audit trail (table `attempts`, key destinationId + `<ISO time>#<id>`), so the
+ * attempts of a destination read back in time order for health rollups. Never holds a secret.
+ */
+export class AttemptLog {
+  public constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly retentionSeconds: number,
+  ) {}
+
+  public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(
+          {
+            ...attempt,
+            sk: `${at.toISOString()}#${randomUUID()}`,
+            attemptedAt: at.toISOString(),
+            eventCount: attempt.eventIds.length,
+            expiresAt: Math.floor(at.getTime() / 1000) + this.retentionSeconds,
+          },
+          { removeUndefinedValues: true },
+        ),
+      }),
+    );
+  }
+}
