@@ -8,6 +8,12 @@ export interface DestinationQueueProps {
   readonly namePrefix: string;
   /** The destination's `id` from the config. */
   readonly destinationId: string;
+  /**
+   * Visibility timeout of the work queue. It must come from the queue's consumer
+   * (`consumerVisibilityTimeoutSeconds` of its function timeout and batching window), so a message is
+   * not handed out again while an invocation may still be working on it.
+   */
+  readonly visibilityTimeout: Duration;
 }
 
 /**
@@ -15,7 +21,8 @@ export interface DestinationQueueProps {
  *
  * Names are explicit (`queueNames`) because the ingest function builds queue URLs from them. Both
  * queues use SQS-managed encryption (no KMS key to pay for or grant) and deny non-TLS requests.
- * Retention and `maxReceiveCount` come from QUEUE_SETTINGS, where the reasons are written down.
+ * Retention and `maxReceiveCount` come from QUEUE_SETTINGS, where the reasons are written down; the
+ * visibility timeout comes from the consumer (see `visibilityTimeout`).
  *
  * The queues are deleted with the stack: an event that was accepted is still in the retained events
  * table, from which `replay --source events` can re-enqueue it.
@@ -40,7 +47,7 @@ export class DestinationQueue extends Construct {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.seconds(QUEUE_SETTINGS.retentionSeconds),
-      visibilityTimeout: Duration.seconds(QUEUE_SETTINGS.defaultVisibilityTimeoutSeconds),
+      visibilityTimeout: props.visibilityTimeout,
       deadLetterQueue: { queue: this.dlq, maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount },
     });
   }

@@ -12,12 +12,12 @@ export function tableConstructId(table: TableDescription): string {
 }
 
 /**
- * The DynamoDB tables ingest writes to, one per entry of `TABLES`, so the local runtime provisions
- * exactly the same keys and TTL attributes.
+ * The DynamoDB tables Pushrail runs on, one per entry of `TABLES` (events, ingest idempotency, S3
+ * seals, delivery attempts), so the local runtime provisions exactly the same keys and TTL attributes.
  *
  * - On-demand capacity: ingest traffic is bursty and a stack may sit idle.
  * - Point-in-time recovery: the events table is the durable record behind every 202 and the source of
- *   `replay --source events`.
+ *   `replay --source events`; the seals table is what keeps S3 rows unique across redeliveries.
  * - Encryption with the AWS managed key (`aws/dynamodb`) rather than the AWS owned default: the key
  *   lives in the vendor's account, so its use shows in CloudTrail and auditors can see which key
  *   protects event payloads, with no key policy or rotation to run (a customer managed key would add
@@ -43,6 +43,8 @@ export class EventStore extends Construct {
         deletionProtection: true,
         removalPolicy: RemovalPolicy.RETAIN,
       });
-    this.tables = { events: build(TABLES.events), idempotency: build(TABLES.idempotency) };
+    const tables: Partial<Record<TableRole, ITable>> = {};
+    for (const role of Object.keys(TABLES) as TableRole[]) tables[role] = build(TABLES[role]);
+    this.tables = tables as Record<TableRole, ITable>;
   }
 }

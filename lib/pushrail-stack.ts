@@ -3,9 +3,12 @@ import type { Construct } from 'constructs';
 import type { PushrailConfig } from '../lambdas/core/config.js';
 import { queueNames, TABLES } from '../lambdas/core/resources.js';
 import { routingTable } from '../lambdas/core/routing.js';
+import type { DestinationConsumer, DestinationConsumerResources } from './destination-consumer.js';
 import { DestinationQueue } from './destination-queue.js';
 import { EventStore, type TableRole, tableConstructId } from './event-store.js';
+import { EventBridgeDestination } from './eventbridge-destination.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
+import { S3Destination } from './s3-destination.js';
 
 /** The stack name when `-c stackName=` is not given. */
 export const DEFAULT_STACK_NAME = 'Pushrail';
@@ -25,7 +28,8 @@ export function pascalCase(id: string): string {
 }
 
 /**
- * Pushrail: the ingest API, the event store and one queue (with its DLQ) per destination.
+ * Pushrail: the ingest API, the event store, and per destination a queue (with its DLQ) and the
+ * consumer that delivers from it (S3 batcher or EventBridge sender).
  *
  * The stack name prefixes every physical name Pushrail chooses (the queue names the ingest function
  * routes to), so two stacks in one account never collide.
@@ -33,6 +37,8 @@ export function pascalCase(id: string): string {
 export class PushrailStack extends Stack {
   public readonly eventStore: EventStore;
   public readonly destinationQueues: Readonly<Record<string, DestinationQueue>>;
+  /** The consumer of each destination, by destination id. */
+  public readonly consumers: Readonly<Record<string, DestinationConsumer>>;
   public readonly ingestApi: IngestApi;
 
   public constructor(scope: Construct, id: string, props: PushrailStackProps) {
@@ -45,6 +51,7 @@ export class PushrailStack extends Stack {
     this.eventStore = new EventStore(this, 'EventStore');
 
     const queues: Record<string, DestinationQueue> = {};
+    const consumers: Record<string, DestinationConsumer> = {};
     const idOwners = new Map<string, string>();
     for (const destination of config.destinations) {
       const constructId = pascalCase(destination.id);
@@ -55,12 +62,32 @@ export class PushrailStack extends Stack {
         );
       }
       idOwners.set(constructId, destination.id);
-      queues[destination.id] = new DestinationQueue(this, `${constructId}Destination`, {
+      const queue = new DestinationQueue(this, `${constructId}Destination`, {
         namePrefix,
         destinationId: destination.id,
+        // From the consumer's timeout and batching window: see consumerVisibilityTimeoutSeconds.
+        visibilityTimeout:
+          destination.type === 'S3'
+            ? S3Destination.queueVisibilityTimeout(destination)
+            : EventBridgeDestination.queueVisibilityTimeout(),
       });
+      queues[destination.id] = queue;
+      const resources: DestinationConsumerResources = {
+        vendor: config.vendor,
+        queue: queue.queue,
+        dlq: queue.dlq,
+        eventsTable: this.eventStore.tables.events,
+        sealsTable: this.eventStore.tables.seals,
+        attemptsTable: this.eventStore.tables.attempts,
+        retentionDays: config.retentionDays,
+      };
+      consumers[destination.id] =
+        destination.type === 'S3'
+          ? new S3Destination(this, `${constructId}Consumer`, { ...resources, destination })
+          : new EventBridgeDestination(this, `${constructId}Consumer`, { ...resources, destination });
     }
     this.destinationQueues = queues;
+    this.consumers = consumers;
 
     this.ingestApi = new IngestApi(this, 'IngestApi', {
       eventsTable: this.eventStore.tables.events,

@@ -1,20 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { CfnQueue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../lambdas/core/config.js';
 import { PushrailStack } from '../../lib/pushrail-stack.js';
+import { EXTENDED_CONFIG, testApp } from './fixtures.js';
 
-const config = parseConfigText(readFileSync(new URL('../../pushrail.config.json', import.meta.url), 'utf8'));
 const AWS_SOLUTIONS = Match.stringLikeRegexp('AwsSolutions-.*');
 
 describe('cdk-nag AwsSolutions checks', () => {
   let annotations: Annotations;
+  // Every kind of destination and credentials mode: S3 and EventBridge, ASSUME_ROLE and ACCESS_KEY.
   beforeAll(() => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new PushrailStack(app, 'Pushrail', { config });
+    const stack = new PushrailStack(testApp(), 'Pushrail', { config: EXTENDED_CONFIG });
     Aspects.of(stack).add(new AwsSolutionsChecks({ verbose: true }));
     annotations = Annotations.fromStack(stack);
   });

@@ -48,6 +48,8 @@ describe('npx cdk synth with the example config', () => {
   let result: SynthResult;
   let assetDir: string;
   let bundle: string;
+  /** Every function of the stack: service name, asset directory and environment. */
+  let functions: { service: string; assetDir: string; variables: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pushrail-synth-'));
@@ -55,10 +57,23 @@ describe('npx cdk synth with the example config', () => {
     result = await cdkSynth(outdir);
     if (result.code !== 0) return;
     const template = JSON.parse(readFileSync(join(outdir, 'Pushrail.template.json'), 'utf8')) as {
-      Resources: Record<string, { Type: string; Metadata?: Record<string, string> }>;
+      Resources: Record<
+        string,
+        {
+          Type: string;
+          Metadata?: Record<string, string>;
+          Properties: { Environment?: { Variables?: Record<string, unknown> } };
+        }
+      >;
     };
-    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
-    assetDir = join(outdir, fn?.Metadata?.['aws:asset:path'] ?? 'no-asset-path');
+    functions = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => ({
+        service: String(r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
+        assetDir: join(outdir, r.Metadata?.['aws:asset:path'] ?? 'no-asset-path'),
+        variables: r.Properties.Environment?.Variables ?? {},
+      }));
+    assetDir = functions.find((f) => f.service === 'pushrail-ingest')?.assetDir ?? 'no-ingest-function';
     bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
   });
 
@@ -119,6 +134,49 @@ describe('npx cdk synth with the example config', () => {
       timeout: 30_000,
     });
     expect(stdout).toBe('function');
+  });
+
+  it('bundles the ingest function and each destination consumer into its own ESM file with a source map', () => {
+    expect(functions.map((f) => f.service).sort()).toEqual(
+      ['pushrail-eventbridge-sender', 'pushrail-ingest', 'pushrail-s3-batcher'].sort(),
+    );
+    expect(new Set(functions.map((f) => f.assetDir)).size).toBe(functions.length);
+    for (const { service, assetDir } of functions) {
+      expect(existsSync(join(assetDir, 'index.mjs')), `${service}: index.mjs`).toBe(true);
+      expect(existsSync(join(assetDir, 'index.mjs.map')), `${service}: index.mjs.map`).toBe(true);
+      const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+      expect(/sourceMappingURL=index\.mjs\.map\s*$/.test(code), `${service}: source map comment`).toBe(true);
+    }
+  });
+
+  it('loads each destination consumer bundle in Node, and its handler accepts the deployed environment', async () => {
+    const consumers = functions.filter((f) => f.service !== 'pushrail-ingest');
+    expect(consumers).toHaveLength(2);
+    for (const { service, assetDir, variables } of consumers) {
+      // Literal values as deployed; CloudFormation references replaced by plausible names and URLs.
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1' };
+      for (const [name, value] of Object.entries(variables)) {
+        env[name] =
+          typeof value === 'string'
+            ? value
+            : name.endsWith('_URL')
+              ? `https://sqs.us-east-1.amazonaws.com/123456789012/Pushrail-${name.toLowerCase()}`
+              : `Pushrail-${name.toLowerCase()}`;
+      }
+      // An empty batch: the handler validates its environment (DESTINATION against the config schema)
+      // and answers without calling AWS.
+      const script = [
+        "const context = { functionName: 'consumer', functionVersion: '$LATEST', memoryLimitInMB: '512',",
+        "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:consumer', awsRequestId: 'r-1' };",
+        "import('./index.mjs').then(async (m) => process.stdout.write(JSON.stringify(await m.handler({ Records: [] }, context))));",
+      ].join('\n');
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: assetDir,
+        env,
+        timeout: 30_000,
+      });
+      expect(JSON.parse(stdout), service).toEqual({ batchItemFailures: [] });
+    }
   });
 });
 

@@ -1,22 +1,40 @@
-import { readFileSync } from 'node:fs';
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../lambdas/core/config.js';
 import { InvalidApiKeyError } from '../../lambdas/core/errors.js';
 import { INGEST_ENV } from '../../lambdas/core/function-env.js';
-import { QUEUE_SETTINGS, queueNames, TABLES } from '../../lambdas/core/resources.js';
-import { PushrailStack } from '../../lib/pushrail-stack.js';
+import {
+  CONSUMER_FUNCTIONS,
+  consumerVisibilityTimeoutSeconds,
+  QUEUE_SETTINGS,
+  queueNames,
+  TABLES,
+} from '../../lambdas/core/resources.js';
+import { SEED_CONFIG as config, synthStack } from './fixtures.js';
 
-const CONFIG_PATH = new URL('../../pushrail.config.json', import.meta.url);
-const config = parseConfigText(readFileSync(CONFIG_PATH, 'utf8'));
 const STACK_NAME = 'Pushrail';
 
-/** A stack from the example config, with bundling skipped (one test in bundling.test.ts really bundles). */
-function synth(stackName = STACK_NAME): { stack: PushrailStack; template: Template } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new PushrailStack(app, stackName, { config });
-  return { stack, template: Template.fromStack(stack) };
+/** A stack from the example config, with bundling skipped (cdk-synth.test.ts really bundles). */
+function synth(stackName = STACK_NAME): { template: Template } {
+  return synthStack(config, stackName);
+}
+
+interface FunctionResource {
+  Properties: {
+    Role: { 'Fn::GetAtt': [string, string] };
+    LoggingConfig: { LogGroup: { Ref: string } };
+    Environment: { Variables: Record<string, unknown> };
+  };
+}
+
+/** The ingest function (the consumers are tested in destination-consumers.test.ts). */
+function ingestFunction(template: Template): FunctionResource {
+  const found = Object.values(
+    template.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'pushrail-ingest' } } },
+    }),
+  );
+  expect(found).toHaveLength(1);
+  return found[0] as FunctionResource;
 }
 
 /** The logical id of the one resource of `type` whose properties match. */
@@ -188,16 +206,12 @@ describe('PushrailStack', () => {
     });
 
     it('keeps the routing table out of the environment (it is inlined into the bundle)', () => {
-      const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
-        Properties: { Environment: { Variables: Record<string, unknown> } };
-      };
+      const fn = ingestFunction(template);
       expect(fn.Properties.Environment.Variables).not.toHaveProperty(INGEST_ENV.routes);
     });
 
     it('logs to its own log group with a retention, not to an unbounded default one', () => {
-      const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
-        Properties: { LoggingConfig: { LogGroup: { Ref: string } } };
-      };
+      const fn = ingestFunction(template);
       const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref;
       expect(template.toJSON().Resources[logGroupId]).toMatchObject({
         Type: 'AWS::Logs::LogGroup',
@@ -208,9 +222,7 @@ describe('PushrailStack', () => {
     });
 
     it('has a role with no managed policy, allowed to SendMessage only to the destination queues', () => {
-      const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
-        Properties: { Role: { 'Fn::GetAtt': [string, string] } };
-      };
+      const fn = ingestFunction(template);
       const roleId = fn.Properties.Role['Fn::GetAtt'][0];
       const role = template.toJSON().Resources[roleId] as { Properties: Record<string, unknown> };
       expect(role.Properties).not.toHaveProperty('ManagedPolicyArns');
@@ -247,7 +259,10 @@ describe('PushrailStack', () => {
       (table) => {
         template.hasResource('AWS::DynamoDB::Table', {
           Properties: {
-            KeySchema: [{ AttributeName: table.partitionKey, KeyType: 'HASH' }],
+            KeySchema: [
+              { AttributeName: table.partitionKey, KeyType: 'HASH' },
+              ...('sortKey' in table ? [{ AttributeName: table.sortKey, KeyType: 'RANGE' }] : []),
+            ],
             BillingMode: 'PAY_PER_REQUEST',
             PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
             SSESpecification: { SSEEnabled: true },
@@ -269,6 +284,17 @@ describe('PushrailStack', () => {
     it.each(config.destinations.map((d) => d.id))(
       'gives %s a named, encrypted queue that redrives to its DLQ after maxReceiveCount',
       (destinationId) => {
+        const destination = config.destinations.find((d) => d.id === destinationId);
+        const visibilityTimeout =
+          destination?.type === 'S3'
+            ? consumerVisibilityTimeoutSeconds(
+                CONSUMER_FUNCTIONS.s3.timeoutSeconds,
+                destination.flushIntervalSec,
+              )
+            : consumerVisibilityTimeoutSeconds(
+                CONSUMER_FUNCTIONS.eventbridge.timeoutSeconds,
+                CONSUMER_FUNCTIONS.eventbridge.windowSeconds,
+              );
         const names = queueNames(STACK_NAME, destinationId);
         const dlq = logicalId(template, 'AWS::SQS::Queue', {
           QueueName: names.dlq,
@@ -278,7 +304,7 @@ describe('PushrailStack', () => {
         const queue = logicalId(template, 'AWS::SQS::Queue', {
           QueueName: names.queue,
           MessageRetentionPeriod: QUEUE_SETTINGS.retentionSeconds,
-          VisibilityTimeout: QUEUE_SETTINGS.defaultVisibilityTimeoutSeconds,
+          VisibilityTimeout: visibilityTimeout,
           SqsManagedSseEnabled: true,
           RedrivePolicy: {
             deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] },
@@ -316,8 +342,7 @@ describe('PushrailStack', () => {
         [
           'ApiUrl',
           'ApiKeyId',
-          'EventsTableName',
-          'IdempotencyTableName',
+          ...Object.values(TABLES).map((t) => `${t.role.charAt(0).toUpperCase()}${t.role.slice(1)}TableName`),
           'AcmeS3ArchiveQueueUrl',
           'AcmeS3ArchiveDlqUrl',
           'AcmeEventbridgeQueueUrl',
