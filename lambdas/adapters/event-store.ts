@@ -3,6 +3,7 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   PutItemCommand,
+  ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -108,4 +109,83 @@ export async function getRecords(
     }
   }
   return out;
+}
+
+/** What replay needs of a stored event: its bytes and where it was routed. */
+export interface StoredRouting {
+  readonly eventId: string;
+  readonly record: string;
+  readonly receivedAt: string;
+  readonly destinations: readonly string[];
+}
+
+/** Reads stored events (record and routing) by id; ids not in the store are absent from the map. */
+export async function getStoredRouting(
+  client: DynamoDBClient,
+  tableName: string,
+  eventIds: readonly string[],
+): Promise<Map<string, StoredRouting>> {
+  const out = new Map<string, StoredRouting>();
+  for (let i = 0; i < eventIds.length; i += 100) {
+    let keys = eventIds.slice(i, i + 100).map((eventId) => marshall({ eventId }));
+    for (let attempt = 0; keys.length > 0; attempt += 1) {
+      const res = await client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [tableName]: {
+              Keys: keys,
+              ProjectionExpression: 'eventId, #r, receivedAt, destinations',
+              ExpressionAttributeNames: { '#r': 'record' },
+            },
+          },
+        }),
+      );
+      for (const item of res.Responses?.[tableName] ?? []) {
+        const stored = unmarshall(item) as StoredRouting;
+        out.set(stored.eventId, stored);
+      }
+      keys = res.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      if (keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+  return out;
+}
+
+/**
+ * One page of stored events received in [from, to) and routed to a destination. A Scan, read only when
+ * on-call replays a window: an index on receivedAt would cost a write on every ingested event forever,
+ * while a replay scan costs half a read unit per 4 KiB of table once. `cursor` resumes an interrupted run.
+ */
+export async function scanReceivedWindow(
+  client: DynamoDBClient,
+  tableName: string,
+  window: { readonly from?: string; readonly to?: string; readonly destinationId: string },
+  cursor: Record<string, unknown> | undefined,
+): Promise<{ items: StoredRouting[]; cursor: Record<string, unknown> | undefined; scanned: number }> {
+  const filters = ['contains(destinations, :d)'];
+  const values: Record<string, unknown> = { ':d': window.destinationId };
+  if (window.from) {
+    filters.push('receivedAt >= :from');
+    values[':from'] = new Date(window.from).toISOString();
+  }
+  if (window.to) {
+    filters.push('receivedAt < :to');
+    values[':to'] = new Date(window.to).toISOString();
+  }
+  const res = await client.send(
+    new ScanCommand({
+      TableName: tableName,
+      Limit: 500,
+      FilterExpression: filters.join(' AND '),
+      ProjectionExpression: 'eventId, #r, receivedAt, destinations',
+      ExpressionAttributeNames: { '#r': 'record' },
+      ExpressionAttributeValues: marshall(values),
+      ...(cursor ? { ExclusiveStartKey: marshall(cursor) } : {}),
+    }),
+  );
+  return {
+    items: (res.Items ?? []).map((i) => unmarshall(i) as StoredRouting),
+    cursor: res.LastEvaluatedKey ? unmarshall(res.LastEvaluatedKey) : undefined,
+    scanned: res.ScannedCount ?? 0,
+  };
 }

@@ -138,3 +138,19 @@ export class ConfigError extends Error {
     this.issues = issues;
   }
 }
+
+/** A replay request that cannot run (unknown destination, bad selection); nothing was moved. */
+export class ReplayRequestError extends Error {
+  public readonly details: readonly FieldIssue[];
+
+  public constructor(message: string, details: readonly FieldIssue[] = [], options?: ErrorOptions) {
+    super(
+      details.length > 0
+        ? `${message}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`
+        : message,
+      options,
+    );
+    this.name = 'ReplayRequestError';
+    this.details = details;
+  }
+}

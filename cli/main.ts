@@ -1,0 +1,144 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
+import {
+  addResults,
+  formatCounts,
+  parseReplayArgs,
+  REPLAY_HELP,
+  type ReplayCommand,
+  UsageError,
+} from './replay-command.js';
+
+const USAGE = `Usage: npx pushrail <command> [options]
+
+Commands:
+  replay    re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)`;
+
+/** A run re-invokes the function while it reports `complete: false`, up to this many times. */
+const MAX_INVOCATIONS = 1000;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command !== 'replay') {
+    console.error(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  let parsed: ReplayCommand | 'help';
+  try {
+    parsed = parseReplayArgs(rest, (dir) => existsSync(join(dir, 'local.json')));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`${error.message}\n\n${REPLAY_HELP}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed === 'help') {
+    console.log(REPLAY_HELP);
+    return 0;
+  }
+  const { lambda, functionName, where } = await resolveTarget(parsed);
+  const request: ReplayRequest = { ...parsed.request, requestedBy: await whoAmI(parsed) };
+  console.error(`Replaying on ${where} (${functionName}): ${JSON.stringify(parsed.request)}`);
+
+  let total: ReplayResult | undefined;
+  for (let n = 1; n <= MAX_INVOCATIONS; n += 1) {
+    const remaining = request.limit === undefined ? undefined : request.limit - (total?.matched ?? 0);
+    const result = await invoke(
+      lambda,
+      functionName,
+      remaining === undefined ? request : { ...request, limit: remaining },
+    );
+    total = addResults(total, result);
+    if (
+      result.complete ||
+      (request.limit !== undefined && total.matched >= request.limit) ||
+      result.matched === 0
+    )
+      break;
+    console.error(`  … ${formatCounts(total)} so far; continuing`);
+  }
+  if (!total) return 1;
+  console.log(
+    `${total.dryRun ? 'dry run: ' : ''}${formatCounts(total)}${total.complete ? '' : ' (stopped before the end: run again to continue)'}`,
+  );
+  return total.failed > 0 ? 1 : 0;
+}
+
+async function resolveTarget(
+  command: ReplayCommand,
+): Promise<{ lambda: LambdaClient; functionName: string; where: string }> {
+  if (command.target.kind === 'local') {
+    const path = join(command.target.stateDir, 'local.json');
+    if (!existsSync(path))
+      throw new Error(`${path} not found: start the local runtime with \`npm start\`, or pass --stack NAME`);
+    const state = JSON.parse(readFileSync(path, 'utf8')) as {
+      apiUrl?: string;
+      region?: string;
+      replayFunctionName?: string;
+    };
+    if (!state.apiUrl || !state.replayFunctionName)
+      throw new Error(`${path} has no apiUrl/replayFunctionName: restart \`npm start\``);
+    const lambda = new LambdaClient({
+      endpoint: state.apiUrl,
+      region: state.region ?? 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    return { lambda, functionName: state.replayFunctionName, where: `the local runtime at ${state.apiUrl}` };
+  }
+  const { stackName, region } = command.target;
+  const cfn = new CloudFormationClient(region ? { region } : {});
+  const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+  const functionName = out.Stacks?.[0]?.Outputs?.find(
+    (o) => o.OutputKey === 'ReplayFunctionName',
+  )?.OutputValue;
+  if (!functionName)
+    throw new Error(`stack ${stackName} has no ReplayFunctionName output; deploy the current version`);
+  return { lambda: new LambdaClient(region ? { region } : {}), functionName, where: `stack ${stackName}` };
+}
+
+async function invoke(
+  lambda: LambdaClient,
+  functionName: string,
+  request: ReplayRequest,
+): Promise<ReplayResult> {
+  const res = await lambda.send(
+    new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(request)) }),
+  );
+  const text = Buffer.from(res.Payload ?? new Uint8Array()).toString('utf8');
+  if (res.FunctionError) {
+    const error = JSON.parse(text || '{}') as { errorType?: string; errorMessage?: string };
+    throw new Error(`${error.errorType ?? 'Error'}: ${error.errorMessage ?? text}`);
+  }
+  return JSON.parse(text) as ReplayResult;
+}
+
+/** Who asked, for the audit trail: the AWS identity for a stack, the OS user locally. */
+async function whoAmI(command: ReplayCommand): Promise<string> {
+  if (command.target.kind === 'local') return `local:${userInfo().username}`;
+  try {
+    const id = await new STSClient(command.target.region ? { region: command.target.region } : {}).send(
+      new GetCallerIdentityCommand({}),
+    );
+    return id.Arn ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`pushrail: ${(error as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
+
+export const REPLAY_HELP = `Usage: npx pushrail replay --destination ID (--dlq | --from T --to T | --event ID ...) [options]
+
+Re-delivers events to one destination through the same path as their first delivery. For S3, an event
+already written rewrites its part byte for byte: replaying never adds rows.
+
+Selection (one of):
+  --dlq                 move the destination's dead-letter queue back to its queue (all messages, or
+                        only those matching --from/--to or --event when given)
+  --from T --to T       without --dlq: re-send stored events received in [T, T) that were routed to
+                        the destination (ISO-8601, e.g. 2026-05-26T14:00:00Z)
+  --event ID            without --dlq: re-send these stored events; repeat the flag for several ids
+
+Options:
+  --destination ID      the destination id from pushrail.config.json (required)
+  --on FIELD            with --dlq and a window: receivedAt (default) or occurredAt
+  --dry-run             count what would be replayed; move nothing
+  --limit N             stop after N matching events (a later run with the same selection continues)
+  --stack NAME          replay on the deployed stack NAME (default: Pushrail), found from its outputs
+  --local               replay on the local runtime (default when .pushrail/local.json exists and
+                        --stack is not given)
+  --state-dir DIR       where the local runtime's local.json is (default: .pushrail)
+  --region REGION       AWS region of the deployed stack (default: from the environment)
+  --help                show this help
+
+Prints progress after each invocation of the replay function and, at the end, the counts:
+matched, replayed, skipped, failed. Exit code 0 when nothing failed, 1 otherwise, 2 for bad usage.
+
+Equivalent without this tool:
+  aws lambda invoke --function-name <ReplayFunctionName output> --cli-binary-format raw-in-base64-out \\
+    --payload '{"destinationId":"ID","source":"dlq"}' out.json`;
+
+export interface ReplayCommand {
+  readonly request: ReplayRequest;
+  readonly target:
+    | { readonly kind: 'local'; readonly stateDir: string }
+    | { readonly kind: 'stack'; readonly stackName: string; readonly region?: string };
+  readonly explicitLocal: boolean;
+}
+
+export class UsageError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Parses `replay` arguments into a replay request (validated again, with zod, by the function). */
+export function parseReplayArgs(
+  args: readonly string[],
+  localStateExists: (dir: string) => boolean,
+): ReplayCommand | 'help' {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(args).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  if (!values.destination) throw new UsageError('--destination is required');
+  const events = values.event ?? [];
+  const window = values.from !== undefined || values.to !== undefined;
+  if (!values.dlq && !window && events.length === 0)
+    throw new UsageError('choose what to replay: --dlq, --from/--to, or --event');
+  if (window && events.length > 0) throw new UsageError('give either --from/--to or --event, not both');
+  if (values.on && !(values.on === 'receivedAt' || values.on === 'occurredAt'))
+    throw new UsageError('--on must be receivedAt or occurredAt');
+  if (values.on && !values.dlq)
+    throw new UsageError('--on applies to --dlq only (stored events are selected by receivedAt)');
+  let limit: number | undefined;
+  if (values.limit !== undefined) {
+    limit = Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new UsageError('--limit must be a whole number of at least 1');
+  }
+  const request: ReplayRequest = {
+    destinationId: values.destination,
+    source: values.dlq ? 'dlq' : 'events',
+    ...(values.from ? { from: values.from } : {}),
+    ...(values.to ? { to: values.to } : {}),
+    ...(values.on ? { on: values.on as 'receivedAt' | 'occurredAt' } : {}),
+    ...(events.length > 0 ? { eventIds: events } : {}),
+    ...(limit ? { limit } : {}),
+    ...(values['dry-run'] ? { dryRun: true } : {}),
+  };
+  const stateDir = values['state-dir'] ?? '.pushrail';
+  const local = values.local === true || (values.stack === undefined && localStateExists(stateDir));
+  return {
+    request,
+    explicitLocal: values.local === true,
+    target: local
+      ? { kind: 'local', stateDir }
+      : {
+          kind: 'stack',
+          stackName: values.stack ?? 'Pushrail',
+          ...(values.region ? { region: values.region } : {}),
+        },
+  };
+}
+
+function parse(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      destination: { type: 'string' },
+      dlq: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      on: { type: 'string' },
+      event: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      limit: { type: 'string' },
+      stack: { type: 'string' },
+      local: { type: 'boolean' },
+      'state-dir': { type: 'string' },
+      region: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+}
+
+/** Sums the counts of successive invocations of one replay. */
+export function addResults(a: ReplayResult | undefined, b: ReplayResult): ReplayResult {
+  if (!a) return b;
+  return {
+    ...b,
+    matched: a.matched + b.matched,
+    replayed: a.replayed + b.replayed,
+    skipped: a.skipped + b.skipped,
+    failed: a.failed + b.failed,
+  };
+}
+
+export function formatCounts(r: Pick<ReplayResult, 'matched' | 'replayed' | 'skipped' | 'failed'>): string {
+  return `matched ${r.matched}, replayed ${r.replayed}, skipped ${r.skipped}, failed ${r.failed}`;
+}
