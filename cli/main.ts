@@ -62,7 +62,10 @@ async function main(argv: readonly string[]): Promise<number> {
     if (
       result.complete ||
       (request.limit !== undefined && total.matched >= request.limit) ||
-      result.matched === 0
+      // Nothing matched although the run is not complete: invoking again would not get further.
+      result.matched === 0 ||
+      // A dry run keeps no checkpoint: invoking again would count the same events from the start.
+      request.dryRun
     )
       break;
     console.error(`  … ${formatCounts(total)} so far; continuing`);
@@ -116,8 +119,16 @@ async function invoke(
   );
   const text = Buffer.from(res.Payload ?? new Uint8Array()).toString('utf8');
   if (res.FunctionError) {
-    const error = JSON.parse(text || '{}') as { errorType?: string; errorMessage?: string };
-    throw new Error(`${error.errorType ?? 'Error'}: ${error.errorMessage ?? text}`);
+    let error: { errorType?: string; errorMessage?: string } = {};
+    try {
+      error = JSON.parse(text || '{}') as typeof error;
+    } catch {
+      // Not JSON (a runtime crash can answer plain text): shown as it is.
+    }
+    const message = `${error.errorType ?? 'Error'}: ${error.errorMessage ?? text}`;
+    // The function refused the request before moving anything: bad usage, like a bad flag.
+    if (error.errorType === 'ReplayRequestError') throw new UsageError(message);
+    throw new Error(message);
   }
   return JSON.parse(text) as ReplayResult;
 }
@@ -135,10 +146,12 @@ async function whoAmI(command: ReplayCommand): Promise<string> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`pushrail: ${(error as Error).message}`);
-    process.exit(1);
-  },
-);
+/** Exits once stdout is flushed: on a pipe (a script reading the counts) a bare exit can cut it off. */
+function exit(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
+main(process.argv.slice(2)).then(exit, (error: unknown) => {
+  console.error(`pushrail: ${(error as Error).message}`);
+  exit(error instanceof UsageError ? 2 : 1);
+});

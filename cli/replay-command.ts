@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
-import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
+import { toFieldIssues } from '../lambdas/core/issues.js';
+import {
+  type ReplayRequest,
+  ReplayRequestSchema,
+  type ReplayResult,
+} from '../lambdas/core/replay-request.js';
 
 export const REPLAY_HELP = `Usage: npx pushrail replay --destination ID (--dlq | --from T --to T | --event ID ...) [options]
 
@@ -23,14 +28,17 @@ Options:
                         --stack is not given)
   --state-dir DIR       where the local runtime's local.json is (default: .pushrail)
   --region REGION       AWS region of the deployed stack (default: from the environment)
-  --help                show this help
+  --help, -h            show this help
 
 Prints progress after each invocation of the replay function and, at the end, the counts:
-matched, replayed, skipped, failed. Exit code 0 when nothing failed, 1 otherwise, 2 for bad usage.
+matched, replayed, skipped, failed. Exit code 0 when nothing failed, 1 otherwise, 2 for bad usage
+(including a request the replay function refuses, such as an unknown destination).
 
-Equivalent without this tool:
+Equivalent without this tool (AWS CLI v2; invoke again while the answer says "complete": false):
   aws lambda invoke --function-name <ReplayFunctionName output> --cli-binary-format raw-in-base64-out \\
-    --payload '{"destinationId":"ID","source":"dlq"}' out.json`;
+    --cli-read-timeout 900 --payload '{"destinationId":"ID","source":"dlq"}' out.json
+Locally, add --endpoint-url <apiUrl of .pushrail/local.json> and use the function <prefix>-replay
+(pushrail-local-replay by default).`;
 
 export interface ReplayCommand {
   readonly request: ReplayRequest;
@@ -75,7 +83,7 @@ export function parseReplayArgs(
     if (!Number.isInteger(limit) || limit < 1)
       throw new UsageError('--limit must be a whole number of at least 1');
   }
-  const request: ReplayRequest = {
+  const input: ReplayRequest = {
     destinationId: values.destination,
     source: values.dlq ? 'dlq' : 'events',
     ...(values.from ? { from: values.from } : {}),
@@ -85,6 +93,16 @@ export function parseReplayArgs(
     ...(limit ? { limit } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
   };
+  // The function validates again; checking here turns a typo into a usage error before any AWS call.
+  const checked = ReplayRequestSchema.safeParse(input);
+  if (!checked.success) {
+    throw new UsageError(
+      toFieldIssues(checked.error)
+        .map((i) => `${flagOf(i.field)}: ${i.message}`)
+        .join('\n'),
+    );
+  }
+  const request = checked.data;
   const stateDir = values['state-dir'] ?? '.pushrail';
   const local = values.local === true || (values.stack === undefined && localStateExists(stateDir));
   return {
@@ -98,6 +116,18 @@ export function parseReplayArgs(
           ...(values.region ? { region: values.region } : {}),
         },
   };
+}
+
+/** The flag a request field comes from, for usage errors (`eventIds[2]` → `--event`). */
+function flagOf(field: string): string {
+  const name = field.replace(/\[\d+\]$/, '');
+  const flags: Record<string, string> = {
+    destinationId: '--destination',
+    source: '--dlq',
+    eventIds: '--event',
+    dryRun: '--dry-run',
+  };
+  return flags[name] ?? `--${name}`;
 }
 
 function parse(args: readonly string[]) {
@@ -118,7 +148,7 @@ function parse(args: readonly string[]) {
       local: { type: 'boolean' },
       'state-dir': { type: 'string' },
       region: { type: 'string' },
-      help: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
 }

@@ -8,6 +8,7 @@ import { DestinationQueue } from './destination-queue.js';
 import { EventStore, type TableRole, tableConstructId } from './event-store.js';
 import { EventBridgeDestination } from './eventbridge-destination.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
+import { Replay } from './replay.js';
 import { S3Destination } from './s3-destination.js';
 
 /** The stack name when `-c stackName=` is not given. */
@@ -28,8 +29,8 @@ export function pascalCase(id: string): string {
 }
 
 /**
- * Pushrail: the ingest API, the event store, and per destination a queue (with its DLQ) and the
- * consumer that delivers from it (S3 batcher or EventBridge sender).
+ * Pushrail: the ingest API, the event store, per destination a queue (with its DLQ) and the consumer
+ * that delivers from it (S3 batcher or EventBridge sender), and the on-call replay function.
  *
  * The stack name prefixes every physical name Pushrail chooses (the queue names the ingest function
  * routes to), so two stacks in one account never collide.
@@ -40,6 +41,8 @@ export class PushrailStack extends Stack {
   /** The consumer of each destination, by destination id. */
   public readonly consumers: Readonly<Record<string, DestinationConsumer>>;
   public readonly ingestApi: IngestApi;
+  /** The on-call replay function (output `ReplayFunctionName`). */
+  public readonly replay: Replay;
 
   public constructor(scope: Construct, id: string, props: PushrailStackProps) {
     super(scope, id, props);
@@ -97,6 +100,17 @@ export class PushrailStack extends Stack {
       retentionDays: config.retentionDays,
     });
 
+    this.replay = new Replay(this, 'Replay', {
+      namePrefix,
+      destinations: config.destinations.map((d) => {
+        const queue = queues[d.id] as DestinationQueue;
+        return { id: d.id, type: d.type, queue: queue.queue, dlq: queue.dlq };
+      }),
+      eventsTable: this.eventStore.tables.events,
+      attemptsTable: this.eventStore.tables.attempts,
+      retentionDays: config.retentionDays,
+    });
+
     this.addOutputs(config);
   }
 
@@ -110,6 +124,12 @@ export class PushrailStack extends Stack {
         'Id of the producer API key (not the key itself). Read the key with: ' +
         'aws apigateway get-api-key --api-key <id> --include-value',
       value: this.ingestApi.apiKey.keyId,
+    });
+    new CfnOutput(this, 'ReplayFunctionName', {
+      description:
+        'Replay function for on-call: npx pushrail replay --stack <stack> …, or aws lambda invoke ' +
+        '--function-name <name> --cli-binary-format raw-in-base64-out --payload \'{"destinationId":…}\' out.json',
+      value: this.replay.replayFunction.function.functionName,
     });
     for (const role of Object.keys(TABLES) as TableRole[]) {
       new CfnOutput(this, `${tableConstructId(TABLES[role])}Name`, {

@@ -99,7 +99,12 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   const body = await readBody(req);
   const invocation = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
   if (req.method === 'POST' && invocation)
-    return invokeFunction(decodeURIComponent(invocation[1] ?? ''), body, options);
+    return invokeFunction(
+      decodeURIComponent(invocation[1] ?? ''),
+      body,
+      headerValue(req, 'x-amz-invocation-type'),
+      options,
+    );
   if (req.method !== 'POST' || path !== EVENTS_RESOURCE) {
     return gatewayError(
       404,
@@ -138,10 +143,14 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
 /**
  * Lambda's Invoke API: the result as the body; a thrown error as `{errorType, errorMessage}` with the
  * `X-Amz-Function-Error: Unhandled` header, which the SDK and the AWS CLI report as a function error.
+ * The invocation type is honoured as Lambda does: `DryRun` only checks the call (204, nothing runs:
+ * for the replay function a dry run of the *invocation* must not move a DLQ), `Event` answers 202 and
+ * runs the function in the background.
  */
 async function invokeFunction(
   name: string,
   body: string | undefined,
+  invocationType: string | undefined,
   options: ApiServerOptions,
 ): Promise<APIGatewayProxyResult> {
   const fn = options.functions?.[name];
@@ -162,7 +171,22 @@ async function invokeFunction(
       body: JSON.stringify({ Type: 'User', Message: 'Could not parse request body into json' }),
     };
   }
+  const type = invocationType ?? 'RequestResponse';
+  if (type !== 'RequestResponse' && type !== 'Event' && type !== 'DryRun') {
+    return {
+      statusCode: 400,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidParameterValueException' },
+      body: JSON.stringify({ Type: 'User', Message: `unknown X-Amz-Invocation-Type ${type}` }),
+    };
+  }
+  if (type === 'DryRun') return { statusCode: 204, headers: {}, body: '' };
   const context = lambdaContext({ ...options.function, functionName: name }, Date.now() + fn.timeoutMs);
+  if (type === 'Event') {
+    fn.handler(payload, context).catch((error: unknown) =>
+      console.error(`local API: asynchronous invocation of ${name} failed`, error),
+    );
+    return { statusCode: 202, headers: {}, body: '' };
+  }
   try {
     const result = await fn.handler(payload, context);
     return {

@@ -79,38 +79,6 @@ export class EventStore {
   }
 }
 
-/** Reads stored records by eventId (BatchGetItem, 100 keys a call, unprocessed keys retried). */
-export async function getRecords(
-  client: DynamoDBClient,
-  tableName: string,
-  eventIds: readonly string[],
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < eventIds.length; i += 100) {
-    let keys = eventIds.slice(i, i + 100).map((eventId) => marshall({ eventId }));
-    for (let attempt = 0; keys.length > 0; attempt += 1) {
-      const res = await client.send(
-        new BatchGetItemCommand({
-          RequestItems: {
-            [tableName]: {
-              Keys: keys,
-              ProjectionExpression: 'eventId, #r',
-              ExpressionAttributeNames: { '#r': 'record' },
-            },
-          },
-        }),
-      );
-      for (const item of res.Responses?.[tableName] ?? []) {
-        const { eventId, record } = unmarshall(item) as { eventId: string; record: string };
-        out.set(eventId, record);
-      }
-      keys = res.UnprocessedKeys?.[tableName]?.Keys ?? [];
-      if (keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-    }
-  }
-  return out;
-}
-
 /** What replay needs of a stored event: its bytes and where it was routed. */
 export interface StoredRouting {
   readonly eventId: string;
@@ -149,6 +117,16 @@ export async function getStoredRouting(
     }
   }
   return out;
+}
+
+/** Reads stored records (the canonical EventRecord JSON) by eventId. */
+export async function getRecords(
+  client: DynamoDBClient,
+  tableName: string,
+  eventIds: readonly string[],
+): Promise<Map<string, string>> {
+  const stored = await getStoredRouting(client, tableName, eventIds);
+  return new Map([...stored].map(([id, s]) => [id, s.record]));
 }
 
 /**

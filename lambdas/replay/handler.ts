@@ -28,7 +28,13 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       [REPLAY_ENV.attemptsTable]: z.string().min(1),
       [REPLAY_ENV.queueUrlBase]: z.string().url().endsWith('/'),
       [REPLAY_ENV.namePrefix]: z.string().min(1),
-      [REPLAY_ENV.destinations]: z.string().min(1),
+      // `id:TYPE` pairs (encodeDestinationList): a wrong type must not silently become S3.
+      [REPLAY_ENV.destinations]: z
+        .string()
+        .regex(
+          /^[^:,]+:(S3|EVENTBRIDGE)(,[^:,]+:(S3|EVENTBRIDGE))*$/,
+          'must be id:S3 or id:EVENTBRIDGE pairs, comma-separated',
+        ),
       [REPLAY_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
     },
     source,
@@ -36,7 +42,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
   const destinations = new Map(
     env[REPLAY_ENV.destinations].split(',').map((pair) => {
       const [id = '', type = ''] = pair.split(':');
-      return [id, type === 'EVENTBRIDGE' ? ('EVENTBRIDGE' as const) : ('S3' as const)];
+      return [id, type as 'S3' | 'EVENTBRIDGE'];
     }),
   );
   const logger = new Logger({ serviceName: 'pushrail-replay' });

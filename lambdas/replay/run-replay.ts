@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { AttemptLog } from '../adapters/attempt-log.js';
 import type { StoredRouting } from '../adapters/event-store.js';
-import type { ReplayJournal } from '../adapters/replay-journal.js';
+import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
 import { sendMessages } from '../adapters/sqs-batch.js';
 import { EventRecordSchema } from '../core/event.js';
 import {
@@ -27,16 +27,28 @@ export interface ReplayDeps {
   readonly queueUrl: string;
   readonly dlqUrl: string;
   readonly readEvents: (eventIds: readonly string[]) => Promise<Map<string, StoredRouting>>;
+  /**
+   * One page of the stored events of the request's window routed to the destination. `cursor` is the
+   * key to continue after (DynamoDB ExclusiveStartKey; the events table is keyed by `eventId` alone).
+   */
   readonly scanWindow: (
-    cursor: Record<string, unknown> | undefined,
-  ) => Promise<{ items: StoredRouting[]; cursor: Record<string, unknown> | undefined }>;
+    cursor: ReplayCursor | undefined,
+  ) => Promise<{ items: StoredRouting[]; cursor: ReplayCursor | undefined }>;
   /** Milliseconds the invocation has left; the run stops with `complete: false` well before 0. */
   readonly remainingMs: () => number;
   readonly logger: Logger;
+  /** Epoch milliseconds; default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Stop this long before the function's timeout, leaving time to un-hide messages and checkpoint. */
 const SAFETY_MS = 20_000;
+
+/** SQS's longest visibility timeout. */
+const MAX_HIDE_SECONDS = 43_200;
+
+/** Stored events read per BatchGetItem when replaying event ids. */
+const IDS_PER_READ = 100;
 
 interface Tally {
   matched: number;
@@ -45,23 +57,36 @@ interface Tally {
   failed: number;
 }
 
+interface Outcome {
+  readonly complete: boolean;
+  /** Where to continue (events sources only): a scan key, or `{ offset }` into the event id list. */
+  readonly cursor?: ReplayCursor;
+}
+
 /**
  * Re-delivers events to one destination through the same path as their first delivery: back onto the
  * destination queue, where its consumer applies the same batching, sealing and classification. For S3,
  * an event already sealed rewrites its part byte for byte, so a replay never adds rows.
+ *
+ * A run stopped by `limit` or by the function's time is journaled as `running`; invoking the same
+ * selection again continues it (same counts, same cursor, same DLQ cut-off) instead of starting over.
  */
 export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promise<ReplayResult> {
+  const now = deps.now ?? Date.now;
   const id = replayId(request);
   const previous = await deps.journal.load(request.destinationId, id);
   const resuming = previous?.status === 'running' && !request.dryRun;
-  const startedAt = resuming && previous ? previous.startedAt : new Date().toISOString();
+  const startedAt = resuming && previous ? previous.startedAt : new Date(now()).toISOString();
+  const cursor = resuming ? previous?.cursor : undefined;
   const tally: Tally = { matched: 0, replayed: 0, skipped: 0, failed: 0 };
   const limit = request.limit ?? Number.POSITIVE_INFINITY;
 
-  const outcome =
-    request.source === 'dlq'
-      ? await replayDlq(request, deps, tally, limit, id)
-      : await replayEvents(request, deps, tally, limit, id, resuming ? previous?.cursor : undefined);
+  let outcome: Outcome;
+  if (request.source === 'dlq')
+    outcome = await replayDlq(request, deps, tally, limit, id, Date.parse(startedAt));
+  else if (request.eventIds)
+    outcome = await replayEventIds(request, request.eventIds, deps, tally, limit, id, cursor);
+  else outcome = await replayWindow(request, deps, tally, limit, id, cursor);
 
   const result: ReplayResult = {
     replayId: id,
@@ -71,36 +96,52 @@ export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promi
   };
   if (!request.dryRun) {
     const counts: ReplayCounts = resuming && previous ? add(previous.counts, tally) : tally;
-    await deps.journal.save(id, request, {
-      status: outcome.complete ? 'complete' : 'running',
-      ...(outcome.cursor ? { cursor: outcome.cursor } : {}),
-      counts,
-      startedAt,
-    });
+    await deps.journal.save(
+      id,
+      request,
+      {
+        status: outcome.complete ? 'complete' : 'running',
+        ...(outcome.cursor ? { cursor: outcome.cursor } : {}),
+        counts,
+        startedAt,
+      },
+      new Date(now()),
+    );
   }
   deps.logger.info('replay run finished', {
     ...result,
     destinationId: request.destinationId,
     source: request.source,
     requestedBy: request.requestedBy,
+    resumed: resuming,
   });
   return result;
 }
 
+/**
+ * Moves the destination's DLQ back to its queue: receive (hiding each message for the rest of the
+ * run, so the scan sees every message once), send the selected ones to the queue, delete them from the
+ * DLQ, and make the others visible again at the end.
+ *
+ * Only messages dead-lettered before the run started are replayed. Without that cut-off, a message
+ * replayed into a destination that is still broken comes back to the DLQ within seconds, is received
+ * again by this same run, and the run ping-pongs it (and counts it) until its time runs out.
+ */
 async function replayDlq(
   request: ReplayRequest,
   deps: ReplayDeps,
   tally: Tally,
   limit: number,
   id: string,
-): Promise<{ complete: boolean; cursor?: Record<string, unknown> }> {
-  const held: Message[] = []; // received but staying in the DLQ: made visible again at the end
-  let complete = false;
+  cutoffMs: number,
+): Promise<Outcome> {
+  // Receipt handles only (not the bodies): a large DLQ with a narrow selection holds many of them.
+  const held: string[] = [];
   try {
-    while (tally.matched < limit) {
+    for (;;) {
+      if (tally.matched >= limit) return { complete: false };
       if (deps.remainingMs() < SAFETY_MS) return { complete: false };
-      // Hidden for the rest of the run, so the scan sees every message once.
-      const hideSeconds = Math.min(43_200, Math.ceil(deps.remainingMs() / 1000) + 60);
+      const hideSeconds = Math.min(MAX_HIDE_SECONDS, Math.ceil(deps.remainingMs() / 1000) + 60);
       const res = await deps.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: deps.dlqUrl,
@@ -108,22 +149,24 @@ async function replayDlq(
           WaitTimeSeconds: 1,
           VisibilityTimeout: hideSeconds,
           MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['SentTimestamp'],
         }),
       );
       const messages = res.Messages ?? [];
-      if (messages.length === 0) {
-        complete = true;
-        break;
-      }
+      if (messages.length === 0) return { complete: true };
       const selected: Message[] = [];
       for (const m of messages) {
-        if (tally.matched < limit && selects(request, m)) {
-          tally.matched += 1;
-          if (request.dryRun) held.push(m);
-          else selected.push(m);
-        } else {
+        const handle = m.ReceiptHandle ?? '';
+        if (tally.matched >= limit) {
+          // Past the limit: not looked at, left for the next invocation.
+          held.push(handle);
+        } else if (arrivedAfter(m, cutoffMs) || !selects(request, m)) {
           tally.skipped += 1;
-          held.push(m);
+          held.push(handle);
+        } else {
+          tally.matched += 1;
+          if (request.dryRun) held.push(handle);
+          else selected.push(m);
         }
       }
       if (selected.length === 0) continue;
@@ -134,17 +177,10 @@ async function replayDlq(
       );
       // Deleted only after the copy is on the destination queue: a crash in between leaves it in both,
       // and the consumer de-duplicates by eventId.
-      if (sent.length > 0) {
-        await deps.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: deps.dlqUrl,
-            Entries: sent.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '' })),
-          }),
-        );
-      }
+      await deleteFromDlq(deps, sent);
       tally.replayed += sent.length;
       tally.failed += failed.length;
-      held.push(...failed.map((f) => f.key));
+      held.push(...failed.map((f) => f.key.ReceiptHandle ?? ''));
       await audit(
         deps,
         request,
@@ -152,41 +188,68 @@ async function replayDlq(
         sent.map((m) => m.MessageAttributes?.eventId?.StringValue ?? parseEventId(m.Body)),
       );
     }
-    return { complete: complete && tally.matched < limit };
   } finally {
     await unhide(deps, held);
   }
 }
 
-async function replayEvents(
+/** Re-sends stored events by id, in request order; `{ offset }` is how far a stopped run got. */
+async function replayEventIds(
+  request: ReplayRequest,
+  eventIds: readonly string[],
+  deps: ReplayDeps,
+  tally: Tally,
+  limit: number,
+  id: string,
+  cursor: ReplayCursor | undefined,
+): Promise<Outcome> {
+  const ids = [...new Set(eventIds)];
+  let offset = typeof cursor?.offset === 'number' ? cursor.offset : 0;
+  while (offset < ids.length) {
+    if (tally.matched >= limit || deps.remainingMs() < SAFETY_MS)
+      return { complete: false, cursor: { offset } };
+    const chunk = ids.slice(offset, offset + IDS_PER_READ);
+    const stored = await deps.readEvents(chunk);
+    const routed: StoredRouting[] = [];
+    let looked = 0;
+    for (const eventId of chunk) {
+      if (tally.matched + routed.length >= limit) break;
+      looked += 1;
+      const s = stored.get(eventId);
+      // Not stored (expired or never accepted) or never routed to this destination: nothing to re-send.
+      if (s?.destinations.includes(request.destinationId)) routed.push(s);
+      else tally.skipped += 1;
+    }
+    await resend(request, deps, tally, id, routed);
+    offset += looked;
+  }
+  return { complete: true };
+}
+
+/** Re-sends the stored events received in the window and routed to the destination, page by page. */
+async function replayWindow(
   request: ReplayRequest,
   deps: ReplayDeps,
   tally: Tally,
   limit: number,
   id: string,
-  cursor: Record<string, unknown> | undefined,
-): Promise<{ complete: boolean; cursor?: Record<string, unknown> }> {
-  if (request.eventIds) {
-    const stored = await deps.readEvents(request.eventIds);
-    const routed: StoredRouting[] = [];
-    for (const eventId of request.eventIds) {
-      const s = stored.get(eventId);
-      if (s?.destinations.includes(request.destinationId) && routed.length < limit) routed.push(s);
-      else tally.skipped += 1;
-    }
-    await resend(request, deps, tally, id, routed);
-    return { complete: routed.length + tally.skipped >= request.eventIds.length };
-  }
+  cursor: ReplayCursor | undefined,
+): Promise<Outcome> {
   let next = cursor;
   for (;;) {
-    if (deps.remainingMs() < SAFETY_MS) return { complete: false, ...(next ? { cursor: next } : {}) };
+    if (tally.matched >= limit || deps.remainingMs() < SAFETY_MS)
+      return { complete: false, ...(next ? { cursor: next } : {}) };
     const page = await deps.scanWindow(next);
     const take = page.items.slice(0, Math.max(0, limit - tally.matched));
     await resend(request, deps, tally, id, take);
+    const last = take.at(-1);
     if (take.length < page.items.length) {
-      // Stopped at the limit inside a page: resume from this page's start; resent events are harmless
-      // (consumers de-duplicate by eventId) but none is skipped.
-      return { complete: false, ...(next ? { cursor: next } : {}) };
+      // Stopped at the limit inside a page: continue right after the last event sent (a Scan resumes
+      // after any key of the table), so the next invocation neither re-sends nor skips one.
+      return {
+        complete: false,
+        ...(last ? { cursor: { eventId: last.eventId } } : next ? { cursor: next } : {}),
+      };
     }
     next = page.cursor;
     if (!next) return { complete: true };
@@ -213,7 +276,18 @@ async function resend(
   );
   tally.replayed += sent.length;
   tally.failed += failed.length;
+  if (failed.length > 0)
+    deps.logger.warn('could not re-send some events', {
+      destinationId: request.destinationId,
+      failed: failed.slice(0, 20),
+    });
   await audit(deps, request, id, sent);
+}
+
+/** Whether SQS received the message after the cut-off (a message without the attribute counts as older). */
+function arrivedAfter(m: Message, cutoffMs: number): boolean {
+  const sent = Number(m.Attributes?.SentTimestamp);
+  return Number.isFinite(sent) && sent >= cutoffMs;
 }
 
 function selects(request: ReplayRequest, m: Message): boolean {
@@ -243,18 +317,39 @@ function parseEventId(body: string | undefined): string {
   }
 }
 
-async function unhide(deps: ReplayDeps, messages: readonly Message[]): Promise<void> {
-  for (let i = 0; i < messages.length; i += 10) {
-    const chunk = messages.slice(i, i + 10);
+/**
+ * Deletes replayed messages from the DLQ. A message that cannot be deleted stays hidden until its
+ * visibility ends and is then replayed again by a later run: a duplicate the consumer absorbs (S3
+ * rewrites the same sealed part), never a loss, so it is logged rather than failing the run.
+ */
+async function deleteFromDlq(deps: ReplayDeps, messages: readonly Message[]): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    const res = await deps.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: deps.dlqUrl,
+        Entries: messages.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+    if ((res.Failed ?? []).length > 0)
+      deps.logger.warn('replayed messages could not be deleted from the DLQ; a later replay re-sends them', {
+        codes: (res.Failed ?? []).map((f) => f.Code),
+      });
+  } catch (error) {
+    deps.logger.warn('replayed messages could not be deleted from the DLQ; a later replay re-sends them', {
+      error,
+    });
+  }
+}
+
+async function unhide(deps: ReplayDeps, receiptHandles: readonly string[]): Promise<void> {
+  for (let i = 0; i < receiptHandles.length; i += 10) {
+    const chunk = receiptHandles.slice(i, i + 10);
     await deps.sqs
       .send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: deps.dlqUrl,
-          Entries: chunk.map((m, n) => ({
-            Id: String(n),
-            ReceiptHandle: m.ReceiptHandle ?? '',
-            VisibilityTimeout: 0,
-          })),
+          Entries: chunk.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle, VisibilityTimeout: 0 })),
         }),
       )
       .catch((error: unknown) =>

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../lambdas/core/config.js';
-import { INGEST_ENV } from '../../lambdas/core/function-env.js';
+import { INGEST_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
 import { routingTable } from '../../lambdas/core/routing.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -136,9 +136,9 @@ describe('npx cdk synth with the example config', () => {
     expect(stdout).toBe('function');
   });
 
-  it('bundles the ingest function and each destination consumer into its own ESM file with a source map', () => {
+  it('bundles the ingest function, each destination consumer and the replay function into its own ESM file with a source map', () => {
     expect(functions.map((f) => f.service).sort()).toEqual(
-      ['pushrail-eventbridge-sender', 'pushrail-ingest', 'pushrail-s3-batcher'].sort(),
+      ['pushrail-eventbridge-sender', 'pushrail-ingest', 'pushrail-replay', 'pushrail-s3-batcher'].sort(),
     );
     expect(new Set(functions.map((f) => f.assetDir)).size).toBe(functions.length);
     for (const { service, assetDir } of functions) {
@@ -150,7 +150,9 @@ describe('npx cdk synth with the example config', () => {
   });
 
   it('loads each destination consumer bundle in Node, and its handler accepts the deployed environment', async () => {
-    const consumers = functions.filter((f) => f.service !== 'pushrail-ingest');
+    const consumers = functions.filter(
+      (f) => f.service !== 'pushrail-ingest' && f.service !== 'pushrail-replay',
+    );
     expect(consumers).toHaveLength(2);
     for (const { service, assetDir, variables } of consumers) {
       // Literal values as deployed; CloudFormation references replaced by plausible names and URLs.
@@ -177,6 +179,45 @@ describe('npx cdk synth with the example config', () => {
       });
       expect(JSON.parse(stdout), service).toEqual({ batchItemFailures: [] });
     }
+  });
+
+  it('loads the replay bundle in Node, and its handler accepts the deployed environment and refuses bad requests before any AWS call', async () => {
+    const replay = functions.find((f) => f.service === 'pushrail-replay');
+    expect(replay, 'the replay function').toBeDefined();
+    const { assetDir, variables } = replay as (typeof functions)[number];
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1' };
+    for (const [name, value] of Object.entries(variables)) {
+      env[name] =
+        typeof value === 'string'
+          ? value
+          : name === REPLAY_ENV.queueUrlBase
+            ? 'https://sqs.us-east-1.amazonaws.com/123456789012/'
+            : `Pushrail-${name.toLowerCase()}`;
+    }
+    // Both requests are refused by validation, before the journal is read: no AWS call, no credentials.
+    const script = [
+      "const context = { functionName: 'replay', functionVersion: '$LATEST', memoryLimitInMB: '512',",
+      "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:replay', awsRequestId: 'r-1',",
+      '  getRemainingTimeInMillis: () => 900000 };',
+      "const m = await import('./index.mjs');",
+      'const errors = [];',
+      "for (const request of [{ destinationId: 'acme-s3-archive' }, { destinationId: 'nope', source: 'dlq' }]) {",
+      '  try { await m.handler(request, context); errors.push(null); }',
+      '  catch (e) { errors.push({ name: e.name, message: e.message }); }',
+      '}',
+      'process.stdout.write(JSON.stringify(errors));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: assetDir,
+      env,
+      timeout: 30_000,
+    });
+    const [malformed, unknown] = JSON.parse(stdout) as { name: string; message: string }[];
+    expect(malformed?.name).toBe('ReplayRequestError');
+    expect(malformed?.message).toContain('source');
+    expect(unknown?.name).toBe('ReplayRequestError');
+    expect(unknown?.message).toContain('unknown destination "nope"');
+    expect(unknown?.message).toContain('acme-s3-archive, acme-eventbridge');
   });
 });
 

@@ -195,7 +195,8 @@ describe('destination consumers', () => {
     );
 
     it('has one consumer and one event source mapping per destination, and no other function', () => {
-      template.resourceCountIs('AWS::Lambda::Function', config.destinations.length + 1); // + ingest
+      // + ingest and replay (replay.test.ts)
+      template.resourceCountIs('AWS::Lambda::Function', config.destinations.length + 2);
       template.resourceCountIs('AWS::Lambda::EventSourceMapping', config.destinations.length);
     });
   });

@@ -336,12 +336,13 @@ describe('PushrailStack', () => {
   });
 
   describe('outputs', () => {
-    it('outputs the API URL, the API key id (not the key), the tables and every queue and DLQ URL', () => {
+    it('outputs the API URL, the API key id (not the key), the tables, every queue and DLQ URL and the replay function', () => {
       const outputs = template.findOutputs('*');
       expect(Object.keys(outputs).sort()).toEqual(
         [
           'ApiUrl',
           'ApiKeyId',
+          'ReplayFunctionName',
           ...Object.values(TABLES).map((t) => `${t.role.charAt(0).toUpperCase()}${t.role.slice(1)}TableName`),
           'AcmeS3ArchiveQueueUrl',
           'AcmeS3ArchiveDlqUrl',
