@@ -14,17 +14,29 @@ export type PartStatus = 'claiming' | 'sealed' | 'aborted';
 export interface PartItem {
   readonly key: string;
   readonly status: PartStatus;
+  /**
+   * Bumped each time an aborted part is opened again. Claims and releases name the generation they
+   * belong to, so a slow worker releasing the claims of an aborted generation can never delete a claim
+   * made for a later generation of the same part.
+   */
+  readonly generation: number;
   /** Members in their sealed order: the part's bytes are a pure function of this list. */
   readonly eventIds: readonly string[];
 }
 
-export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly sealedTo: string };
+/** Where an event is sealed: a part and the generation of that part the claim was made for. */
+export interface Seal {
+  readonly part: string;
+  readonly generation: number;
+}
+
+export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly sealedTo: Seal };
 
 /**
  * DynamoDB store of S3 part membership for one destination (table `seals`).
  *
  * - A part item (`part#<dest>#<key>`) lists its members in order, with a status that only ever moves
- *   claiming → sealed or claiming → aborted (aborted → claiming when the same content is planned again).
+ *   claiming → sealed or claiming → aborted; an aborted part planned again opens a new generation.
  * - A seal item (`seal#<dest>#<eventId>`) says which part an event belongs to; it is claimed with a
  *   conditional write, so two parts can never both own an event.
  * - A part is written to S3 only once it is `sealed`, which happens only after every member's seal
@@ -47,8 +59,8 @@ export class SealStore {
   }
 
   /** The part each event is sealed in, for those that are. Eventually consistent: a hint only. */
-  public async sealsOf(eventIds: readonly string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
+  public async sealsOf(eventIds: readonly string[]): Promise<Map<string, Seal>> {
+    const out = new Map<string, Seal>();
     for (let i = 0; i < eventIds.length; i += 100) {
       let keys: Record<string, unknown>[] = eventIds.slice(i, i + 100).map((id) => ({ pk: this.sealPk(id) }));
       for (let attempt = 0; keys.length > 0; attempt += 1) {
@@ -58,8 +70,8 @@ export class SealStore {
           }),
         );
         for (const item of res.Responses?.[this.tableName] ?? []) {
-          const seal = unmarshall(item) as { eventId: string; part: string };
-          out.set(seal.eventId, seal.part);
+          const seal = unmarshall(item) as { eventId: string; part: string; generation?: number };
+          out.set(seal.eventId, { part: seal.part, generation: seal.generation ?? 0 });
         }
         keys = (res.UnprocessedKeys?.[this.tableName]?.Keys ?? []).map((k) => unmarshall(k));
         if (keys.length > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
@@ -76,12 +88,12 @@ export class SealStore {
         ConsistentRead: true,
       }),
     );
-    return res.Item ? (unmarshall(res.Item) as PartItem) : undefined;
+    return res.Item ? withGeneration(unmarshall(res.Item)) : undefined;
   }
 
   /** Creates a part in `claiming` state, or returns the part already stored under that key. */
   public async createPart(key: string, eventIds: readonly string[]): Promise<PartItem> {
-    const item: PartItem = { key, status: 'claiming', eventIds };
+    const item: PartItem = { key, status: 'claiming', eventIds, generation: 0 };
     try {
       await this.client.send(
         new PutItemCommand({
@@ -99,13 +111,16 @@ export class SealStore {
       return item;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException && error.Item)
-        return unmarshall(error.Item) as PartItem;
+        return withGeneration(unmarshall(error.Item));
       throw error;
     }
   }
 
-  /** Seals an event into a part, unless it is sealed in another one (then says which). */
-  public async claim(eventId: string, key: string): Promise<ClaimResult> {
+  /**
+   * Seals an event into a generation of a part, unless it is sealed in another part (then says which).
+   * A claim left by an earlier, aborted generation of the same part is taken over.
+   */
+  public async claim(eventId: string, key: string, generation: number): Promise<ClaimResult> {
     try {
       await this.client.send(
         new PutItemCommand({
@@ -114,34 +129,45 @@ export class SealStore {
             pk: this.sealPk(eventId),
             eventId,
             part: key,
+            generation,
             sealedAt: new Date().toISOString(),
             expiresAt: this.expiresAt(),
           }),
-          ConditionExpression: 'attribute_not_exists(pk) OR part = :part',
-          ExpressionAttributeValues: marshall({ ':part': key }),
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (part = :part AND (attribute_not_exists(generation) OR generation <= :g))',
+          ExpressionAttributeValues: marshall({ ':part': key, ':g': generation }),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return { claimed: true };
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException && error.Item) {
-        return { claimed: false, sealedTo: String(unmarshall(error.Item).part) };
+        const seal = unmarshall(error.Item);
+        return {
+          claimed: false,
+          sealedTo: { part: String(seal.part), generation: Number(seal.generation ?? 0) },
+        };
       }
       throw error;
     }
   }
 
-  /** Moves a part from one status to another; false when it was not in `from` any more. */
-  public async transition(key: string, from: PartStatus, to: PartStatus): Promise<boolean> {
+  /** Moves a generation of a part from one status to another; false when it was not in `from` any more. */
+  public async transition(
+    key: string,
+    generation: number,
+    from: PartStatus,
+    to: PartStatus,
+  ): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: this.partPk(key) }),
           UpdateExpression: 'SET #s = :to',
-          ConditionExpression: '#s = :from',
+          ConditionExpression: '#s = :from AND (attribute_not_exists(generation) OR generation = :g)',
           ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: marshall({ ':to': to, ':from': from }),
+          ExpressionAttributeValues: marshall({ ':to': to, ':from': from, ':g': generation }),
         }),
       );
       return true;
@@ -151,21 +177,53 @@ export class SealStore {
     }
   }
 
-  /** Releases an event's seal if (and only if) it still points at the given aborted part. */
-  public async release(eventId: string, key: string): Promise<void> {
+  /**
+   * Opens a new generation of an aborted part (the same content planned again). Returns the part as it
+   * now stands: the new generation, or whatever another worker made of it meanwhile.
+   */
+  public async reopen(part: PartItem): Promise<PartItem> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: this.partPk(part.key) }),
+          UpdateExpression: 'SET #s = :claiming, generation = :next',
+          ConditionExpression: '#s = :aborted AND (attribute_not_exists(generation) OR generation = :g)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: marshall({
+            ':claiming': 'claiming',
+            ':aborted': 'aborted',
+            ':g': part.generation,
+            ':next': part.generation + 1,
+          }),
+        }),
+      );
+      return { ...part, status: 'claiming', generation: part.generation + 1 };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return (await this.getPart(part.key)) ?? part;
+    }
+  }
+
+  /** Releases an event's seal if (and only if) it still belongs to that generation of that part. */
+  public async release(eventId: string, key: string, generation: number): Promise<void> {
     try {
       await this.client.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: this.sealPk(eventId) }),
-          ConditionExpression: 'part = :part',
-          ExpressionAttributeValues: marshall({ ':part': key }),
+          ConditionExpression: 'part = :part AND (attribute_not_exists(generation) OR generation = :g)',
+          ExpressionAttributeValues: marshall({ ':part': key, ':g': generation }),
         }),
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
+}
+
+function withGeneration(item: Record<string, unknown>): PartItem {
+  return { ...(item as unknown as PartItem), generation: Number(item.generation ?? 0) };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -63,18 +63,20 @@ export async function deliverParts(
     const retry = new Set<string>();
 
     // 1. Already sealed: finish or drop the parts they are sealed in.
-    const byPart = new Map<string, string[]>();
+    const byPart = new Map<string, { id: string; generation: number }[]>();
     for (const id of pending) {
-      const key = sealedIn.get(id);
-      if (key) byPart.set(key, [...(byPart.get(key) ?? []), id]);
+      const seal = sealedIn.get(id);
+      if (seal)
+        byPart.set(seal.part, [...(byPart.get(seal.part) ?? []), { id, generation: seal.generation }]);
     }
     for (const [key, members] of byPart) {
       const part = await deps.seals.getPart(key);
-      const settled = part ? await settlePart(part, deps) : 'aborted';
-      if (settled === 'sealed' && part) toWrite.set(key, part);
+      const settled = part ? await settlePart(part, deps) : { status: 'aborted' as const };
+      if (settled.status === 'sealed') toWrite.set(key, settled.part);
       else {
-        for (const id of members) await deps.seals.release(id, key);
-        for (const id of members) retry.add(id);
+        // Only the claims of the generation each seal names are released: never a later generation's.
+        for (const m of members) await deps.seals.release(m.id, key, m.generation);
+        for (const m of members) retry.add(m.id);
       }
     }
 
@@ -85,12 +87,10 @@ export async function deliverParts(
         planned.key,
         planned.records.map((r) => r.eventId),
       );
-      if (part.status === 'aborted') await deps.seals.transition(planned.key, 'aborted', 'claiming');
-      const settled = await settlePart(
-        { ...part, status: part.status === 'aborted' ? 'claiming' : part.status },
-        deps,
-      );
-      if (settled === 'sealed') toWrite.set(planned.key, planned);
+      // The same content was planned before and aborted: open a new generation of it.
+      const current = part.status === 'aborted' ? await deps.seals.reopen(part) : part;
+      const settled = await settlePart(current, deps);
+      if (settled.status === 'sealed') toWrite.set(planned.key, planned);
       else for (const r of planned.records) retry.add(r.eventId);
     }
     pending = [...retry].filter((id) => ![...toWrite.values()].some((p) => memberIds(p).includes(id)));
@@ -154,26 +154,33 @@ export async function deliverParts(
 }
 
 /**
- * Brings a part in `claiming` state to `sealed` (every member claimed for it) or `aborted` (a member
- * is sealed elsewhere). Any worker may do this for any part: claims for the same part are idempotent.
+ * Brings one generation of a part from `claiming` to `sealed` (every member claimed for it) or
+ * `aborted` (a member is sealed in another part). Any worker may do this for any part: claims for the
+ * same generation are idempotent, and a later generation takes over an earlier one's claims.
  */
-async function settlePart(part: PartItem, deps: S3DeliveryDeps): Promise<'sealed' | 'aborted'> {
-  if (part.status !== 'claiming') return part.status;
-  const results = await pMap(part.eventIds, (id) => deps.seals.claim(id, part.key), {
+async function settlePart(
+  part: PartItem,
+  deps: S3DeliveryDeps,
+): Promise<{ status: 'sealed'; part: PartItem } | { status: 'aborted' }> {
+  if (part.status === 'sealed') return { status: 'sealed', part };
+  if (part.status === 'aborted') return { status: 'aborted' };
+  const { key, generation } = part;
+  const releaseAll = () =>
+    pMap(part.eventIds, (id) => deps.seals.release(id, key, generation), { concurrency: CLAIM_CONCURRENCY });
+  const results = await pMap(part.eventIds, (id) => deps.seals.claim(id, key, generation), {
     concurrency: CLAIM_CONCURRENCY,
   });
   if (results.every((r) => r.claimed)) {
-    if (await deps.seals.transition(part.key, 'claiming', 'sealed')) return 'sealed';
-  } else if (await deps.seals.transition(part.key, 'claiming', 'aborted')) {
-    await pMap(part.eventIds, (id) => deps.seals.release(id, part.key), { concurrency: CLAIM_CONCURRENCY });
-    return 'aborted';
+    if (await deps.seals.transition(key, generation, 'claiming', 'sealed')) return { status: 'sealed', part };
+  } else if (await deps.seals.transition(key, generation, 'claiming', 'aborted')) {
+    await releaseAll();
+    return { status: 'aborted' };
   }
   // Someone else moved the part meanwhile: its status now decides.
-  const now = await deps.seals.getPart(part.key);
-  if (now?.status === 'sealed') return 'sealed';
-  if (now?.status === 'aborted')
-    await pMap(part.eventIds, (id) => deps.seals.release(id, part.key), { concurrency: CLAIM_CONCURRENCY });
-  return 'aborted';
+  const now = await deps.seals.getPart(key);
+  if (now?.status === 'sealed' && now.generation === generation) return { status: 'sealed', part: now };
+  if (now?.status === 'aborted' && now.generation === generation) await releaseAll();
+  return { status: 'aborted' };
 }
 
 /** Rebuilds a sealed part's exact bytes from its member list, and checks they hash to its key. */

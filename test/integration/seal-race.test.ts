@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
+import type { QueuedEvent } from '../../lambdas/adapters/destination-consumer.js';
+import { SealStore } from '../../lambdas/adapters/seal-store.js';
+import { parseConfig, type S3Destination } from '../../lambdas/core/config.js';
+import type { EventRecord } from '../../lambdas/core/event.js';
+import { deriveEventId } from '../../lambdas/core/event-id.js';
+import { buildPart, compareRecords } from '../../lambdas/core/s3-parts.js';
+import { deliverParts, type S3DeliveryDeps } from '../../lambdas/s3-batcher/deliver-parts.js';
+import { provision } from '../../local/provision.js';
+import { seedEvent } from '../support/seed-event.js';
+
+/**
+ * Invariant 5 under a race between two batcher workers (two invocations of one destination's function,
+ * e.g. a redelivery while the first is still running). The interleaving is driven step by step.
+ */
+const RUN = randomUUID().slice(0, 8);
+const REGION = 'us-east-1';
+process.env.AWS_ACCESS_KEY_ID ??= 'test';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
+
+const config = parseConfig({
+  vendor: 'acme',
+  destinations: [
+    {
+      id: 'race',
+      type: 'S3',
+      customerExternalId: 'acct_race',
+      name: 'race',
+      bucket: `race-${RUN}`,
+      keyPrefix: 'raw/',
+      region: REGION,
+      auth: {
+        mode: 'ASSUME_ROLE',
+        roleArn: 'arn:aws:iam::123456789012:role/PushrailWriter',
+        externalId: 'race-ext',
+      },
+    },
+  ],
+});
+const destination = config.destinations[0] as S3Destination;
+
+let seals: SealStore;
+let deps: S3DeliveryDeps;
+let s3: S3Client;
+
+const stored = new Map<string, EventRecord>();
+const record = (key: string, second: number): EventRecord => {
+  const r: EventRecord = {
+    ...seedEvent,
+    customerExternalId: 'acct_race',
+    idempotencyKey: `${RUN}-${key}`,
+    occurredAt: `2026-05-26T14:00:0${second}.000Z`,
+    eventId: deriveEventId('acct_race', `${RUN}-${key}`),
+    receivedAt: '2026-05-26T14:00:10.000Z',
+  };
+  stored.set(r.eventId, r);
+  return r;
+};
+const queued = (r: EventRecord): QueuedEvent => ({
+  messageId: r.eventId,
+  receiptHandle: r.eventId,
+  body: JSON.stringify(r),
+  record: r,
+});
+
+beforeAll(async () => {
+  const endpoint = inject('awsEndpoint');
+  const provisioned = await provision({
+    config,
+    namePrefix: `race-${RUN}`,
+    target: { endpoint, region: REGION },
+  });
+  const dynamodb = new DynamoDBClient({ endpoint, region: REGION });
+  s3 = new S3Client({ endpoint, region: REGION, forcePathStyle: true });
+  seals = new SealStore(
+    dynamodb,
+    provisioned.tables.seals as string,
+    destination.id,
+    () => Math.floor(Date.now() / 1000) + 3600,
+  );
+  deps = {
+    destination,
+    expectedBucketOwner: '123456789012',
+    seals,
+    s3,
+    // The event store: every record this file creates.
+    readRecords: async (ids) =>
+      new Map(ids.flatMap((id) => (stored.has(id) ? [[id, JSON.stringify(stored.get(id))]] : []))),
+    attempts: new AttemptLog(dynamodb, provisioned.tables.attempts as string, 3600),
+    credentialsMode: 'ASSUME_ROLE',
+    logger: new Logger({ serviceName: 'seal-race-test' }),
+  };
+});
+
+async function rowsOf(eventId: string): Promise<string[]> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: destination.bucket }));
+  const keys: string[] = [];
+  for (const o of listed.Contents ?? []) {
+    const body = await (
+      await s3.send(new GetObjectCommand({ Bucket: destination.bucket, Key: o.Key }))
+    ).Body?.transformToString();
+    if (body?.split('\n').some((line) => line.includes(`"eventId":"${eventId}"`))) keys.push(o.Key as string);
+  }
+  return keys;
+}
+
+describe('sealing under racing workers', () => {
+  it('a slow worker releasing the claims of an aborted part never frees a claim of the part sealed again since', async () => {
+    const events = [record('e1', 1), record('e2', 2), record('e3', 3)].sort(compareRecords);
+    const [e1, e2, e3] = events as [EventRecord, EventRecord, EventRecord];
+    const planned = buildPart(destination.keyPrefix, events);
+
+    // Worker A plans [e1, e2, e3]: claims e1 and e2, finds e3 sealed in another part Q, and aborts.
+    // It releases e1; its release of e2 is delayed (a slow network call).
+    const a = await seals.createPart(
+      planned.key,
+      events.map((e) => e.eventId),
+    );
+    expect(await seals.claim(e3.eventId, 'other-part-q', 0)).toEqual({ claimed: true });
+    expect(await seals.claim(e1.eventId, planned.key, a.generation)).toEqual({ claimed: true });
+    expect(await seals.claim(e2.eventId, planned.key, a.generation)).toEqual({ claimed: true });
+    expect((await seals.claim(e3.eventId, planned.key, a.generation)).claimed).toBe(false);
+    expect(await seals.transition(planned.key, a.generation, 'claiming', 'aborted')).toBe(true);
+    await seals.release(e1.eventId, planned.key, a.generation);
+
+    // Q is given up too, which frees e3.
+    await seals.release(e3.eventId, 'other-part-q', 0);
+
+    // Worker B gets all three, reads the seals (eventually consistent: it sees none of them yet),
+    // plans the same content again, and seals and writes it.
+    const staleView = Object.create(seals) as SealStore;
+    staleView.sealsOf = async () => new Map();
+    const delivered = await deliverParts(events.map(queued), { ...deps, seals: staleView });
+    expect([...delivered.values()].every((o) => o.ok)).toBe(true);
+    expect(await rowsOf(e2.eventId)).toEqual([planned.key]);
+
+    // A's delayed release of e2 lands now.
+    await seals.release(e2.eventId, planned.key, a.generation);
+
+    // e2 is redelivered alone: it must rewrite its sealed part, not seal into a second one.
+    const again = await deliverParts([queued(e2)], deps);
+    expect(again.get(e2.eventId)).toEqual({ ok: true });
+    expect(await rowsOf(e2.eventId)).toEqual([planned.key]);
+  });
+});
