@@ -5,7 +5,9 @@
  */
 export const BACKOFF = {
   baseSeconds: 30,
-  maxDelaySeconds: 12 * 60 * 60,
+  // SQS refuses a visibility timeout ending more than 12 h after the message was received, and the
+  // delay is set while the function runs (at most a few minutes after receipt): keep that much spare.
+  maxDelaySeconds: 12 * 60 * 60 - 10 * 60,
   retryHorizonSeconds: 24 * 60 * 60,
 } as const;
 
