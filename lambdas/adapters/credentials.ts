@@ -40,7 +40,8 @@ export class CredentialProvider {
 
   public constructor(
     private readonly sts: STSClient,
-    private readonly secrets: SecretsManagerClient,
+    /** A Secrets Manager client for a region: a secret is read in the region of its ARN. */
+    private readonly secretsIn: (region: string) => SecretsManagerClient,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -90,7 +91,8 @@ export class CredentialProvider {
   }
 
   private async readSecret(secretArn: string): Promise<CustomerCredentials> {
-    const res = await this.secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+    const region = secretArn.split(':')[3] ?? '';
+    const res = await this.secretsIn(region).send(new GetSecretValueCommand({ SecretId: secretArn }));
     let parsed: unknown;
     try {
       parsed = JSON.parse(res.SecretString ?? '');
@@ -106,4 +108,19 @@ export class CredentialProvider {
 /** What the audit trail records about credentials: the mode, never a value. */
 export function credentialsMode(auth: DestinationAuth): 'ASSUME_ROLE' | 'ACCESS_KEY' {
   return auth.mode;
+}
+
+/** One Secrets Manager client per region, created on first use. */
+export function secretsClientsByRegion(
+  create: (region: string) => SecretsManagerClient,
+): (region: string) => SecretsManagerClient {
+  const clients = new Map<string, SecretsManagerClient>();
+  return (region) => {
+    let client = clients.get(region);
+    if (!client) {
+      client = create(region);
+      clients.set(region, client);
+    }
+    return client;
+  };
 }

@@ -114,6 +114,20 @@ export async function consumeBatch(
     deps.logger.error('delivery failed for the whole batch', { destinationId: deps.destinationId, error });
     const failure = classifyFailure(deps.destinationType, error);
     outcomes = new Map(queued.map((q) => [q.record.eventId, { ok: false, failure }]));
+    // The attempt failed before any delivery call (credentials, bus check): it is an attempt all the same.
+    await deps.attempts
+      .record({
+        destinationId: deps.destinationId,
+        destinationType: deps.destinationType,
+        eventIds: queued.map((q) => q.record.eventId),
+        outcome: 'failed',
+        failureClass: failure.failureClass,
+        errorCode: failure.code,
+        errorMessage: failure.message,
+      })
+      .catch((recordError: unknown) =>
+        deps.logger.warn('could not record the attempt', { error: recordError }),
+      );
   }
   const byMessageId = new Map(event.Records.map((r) => [r.messageId, r]));
   for (const q of queued) {

@@ -78,6 +78,7 @@ export const CLASSIFICATION: Record<
       'KMS.DisabledException',
       'KMS.NotFoundException',
       'MalformedMessage',
+      'PartContentMismatch', // a stored record changed after sealing: retrying cannot make it hash to its key
     ],
     transient: [
       ...CREDENTIALS.transient,

@@ -7,7 +7,12 @@ import { STSClient } from '@aws-sdk/client-sts';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
-import { CredentialProvider, type CustomerCredentials, credentialsMode } from '../adapters/credentials.js';
+import {
+  CredentialProvider,
+  type CustomerCredentials,
+  credentialsMode,
+  secretsClientsByRegion,
+} from '../adapters/credentials.js';
 import { consumeBatch } from '../adapters/destination-consumer.js';
 import { EventBusVerifier } from '../adapters/event-bus-verifier.js';
 import { EventBridgeDestinationSchema, sourceNamespace } from '../core/config.js';
@@ -41,7 +46,10 @@ export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = proce
     persistentKeys: { destinationId: destination.id },
   });
   const sqs = new SQSClient({});
-  const credentials = new CredentialProvider(new STSClient({}), new SecretsManagerClient({}));
+  const credentials = new CredentialProvider(
+    new STSClient({}),
+    secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
+  );
   const attempts = new AttemptLog(
     new DynamoDBClient({}),
     env[CONSUMER_ENV.attemptsTable],

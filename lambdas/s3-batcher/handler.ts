@@ -8,7 +8,11 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
 import { s3ClientOptions } from '../adapters/aws-clients.js';
-import { CredentialProvider, type CustomerCredentials } from '../adapters/credentials.js';
+import {
+  CredentialProvider,
+  type CustomerCredentials,
+  secretsClientsByRegion,
+} from '../adapters/credentials.js';
 import { consumeBatch } from '../adapters/destination-consumer.js';
 import { getRecords } from '../adapters/event-store.js';
 import { SealStore } from '../adapters/seal-store.js';
@@ -58,7 +62,7 @@ export function createS3BatcherHandler(
   const sqs = new SQSClient({});
   const credentials = new CredentialProvider(
     new STSClient({}),
-    new SecretsManagerClient({}),
+    secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
     options.now ?? Date.now,
   );
   const attempts = new AttemptLog(dynamodb, env[CONSUMER_ENV.attemptsTable], retentionSeconds);
