@@ -1,18 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { STSClient } from '@aws-sdk/client-sts';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
-import {
-  CredentialProvider,
-  type CustomerCredentials,
-  credentialsMode,
-  secretsClientsByRegion,
-} from '../adapters/credentials.js';
+import { credentialsMode } from '../adapters/credentials.js';
+import { type ConsumerOptions, CustomerClients } from '../adapters/customer-clients.js';
 import { consumeBatch } from '../adapters/destination-consumer.js';
 import { EventBusVerifier } from '../adapters/event-bus-verifier.js';
 import { EventBridgeDestinationSchema, sourceNamespace } from '../core/config.js';
@@ -27,7 +21,10 @@ export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatch
  * Builds the EventBridge sender for one destination from an environment. Lambda builds it once per
  * container (first invocation); the local runtime builds one per EventBridge destination.
  */
-export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = process.env): SqsHandler {
+export function createEventBridgeSenderHandler(
+  source: NodeJS.ProcessEnv = process.env,
+  options: ConsumerOptions = {},
+): SqsHandler {
   const env = readEnv(
     {
       [CONSUMER_ENV.destination]: jsonOf(EventBridgeDestinationSchema),
@@ -46,10 +43,7 @@ export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = proce
     persistentKeys: { destinationId: destination.id },
   });
   const sqs = new SQSClient({});
-  const credentials = new CredentialProvider(
-    new STSClient({}),
-    secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
-  );
+
   const attempts = new AttemptLog(
     new DynamoDBClient({}),
     env[CONSUMER_ENV.attemptsTable],
@@ -57,25 +51,19 @@ export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = proce
   );
   const buses = new EventBusVerifier();
 
-  // One client per set of credentials: a rotation gets a new client, a batch keeps the one it started with.
-  let client: { credentials: CustomerCredentials; events: EventBridgeClient } | undefined;
-  const eventsFor = (c: CustomerCredentials): EventBridgeClient => {
-    if (client?.credentials !== c) {
-      client = {
-        credentials: c,
-        events: new EventBridgeClient({ region: destination.region, credentials: c }),
-      };
-    }
-    return client.events;
-  };
+  const customer = new CustomerClients(
+    destination.id,
+    destination.auth,
+    (credentials) => new EventBridgeClient({ region: destination.region, credentials }),
+    options,
+  );
 
   return async (event, context) => {
     logger.addContext(context);
     return consumeBatch(
       event,
       async (events) => {
-        const batchCredentials = await credentials.forDestination(destination.id, destination.auth);
-        const eventBridge = eventsFor(batchCredentials);
+        const { client: eventBridge, credentials: batchCredentials } = await customer.forBatch();
         const outcomes = await deliverEntries(events, {
           destination,
           source: entrySource,
@@ -90,9 +78,7 @@ export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = proce
           credentialsMode: credentialsMode(destination.auth),
           logger,
         });
-        if ([...outcomes.values()].some((o) => !o.ok && o.failure.code.startsWith('ExpiredToken'))) {
-          credentials.invalidate(destination.id);
-        }
+        customer.afterBatch(outcomes);
         return outcomes;
       },
       {
@@ -103,6 +89,7 @@ export function createEventBridgeSenderHandler(source: NodeJS.ProcessEnv = proce
         dlqUrl: env[CONSUMER_ENV.dlqUrl],
         attempts,
         logger,
+        ...(options.random ? { random: options.random } : {}),
       },
     );
   };

@@ -1,18 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { STSClient } from '@aws-sdk/client-sts';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
 import { s3ClientOptions } from '../adapters/aws-clients.js';
-import {
-  CredentialProvider,
-  type CustomerCredentials,
-  secretsClientsByRegion,
-} from '../adapters/credentials.js';
+import { type ConsumerOptions, CustomerClients } from '../adapters/customer-clients.js';
 import { consumeBatch } from '../adapters/destination-consumer.js';
 import { getRecords } from '../adapters/event-store.js';
 import { SealStore } from '../adapters/seal-store.js';
@@ -24,21 +18,13 @@ import { deliverParts } from './deliver-parts.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-/** Seams for tests: the clock the credential cache runs on, and the backoff's jitter. */
-export interface S3BatcherOptions {
-  /** Epoch milliseconds; default `Date.now`. */
-  readonly now?: () => number;
-  /** A number in [0, 1); default `Math.random`. */
-  readonly random?: () => number;
-}
-
 /**
  * Builds the S3 batcher for one destination from an environment. Lambda builds it once per
  * container (first invocation); the local runtime builds one per S3 destination.
  */
 export function createS3BatcherHandler(
   source: NodeJS.ProcessEnv = process.env,
-  options: S3BatcherOptions = {},
+  options: ConsumerOptions = {},
 ): SqsHandler {
   const env = readEnv(
     {
@@ -60,11 +46,7 @@ export function createS3BatcherHandler(
   });
   const dynamodb = new DynamoDBClient({});
   const sqs = new SQSClient({});
-  const credentials = new CredentialProvider(
-    new STSClient({}),
-    secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
-    options.now ?? Date.now,
-  );
+
   const attempts = new AttemptLog(dynamodb, env[CONSUMER_ENV.attemptsTable], retentionSeconds);
   const seals = new SealStore(
     dynamodb,
@@ -74,37 +56,30 @@ export function createS3BatcherHandler(
   );
   const expectedBucketOwner = bucketOwnerAccount(destination);
 
-  // One S3 client per set of credentials: a rotation gets a new client, a batch keeps the one it started with.
-  let client: { credentials: CustomerCredentials; s3: S3Client } | undefined;
-  const s3For = (c: CustomerCredentials): S3Client => {
-    if (client?.credentials !== c) {
-      client = {
-        credentials: c,
-        s3: new S3Client({ region: destination.region, credentials: c, ...s3ClientOptions() }),
-      };
-    }
-    return client.s3;
-  };
+  const customer = new CustomerClients(
+    destination.id,
+    destination.auth,
+    (credentials) => new S3Client({ region: destination.region, credentials, ...s3ClientOptions() }),
+    options,
+  );
 
   return async (event, context) => {
     logger.addContext(context);
     return consumeBatch(
       event,
       async (events) => {
-        const batchCredentials = await credentials.forDestination(destination.id, destination.auth);
+        const { client: s3 } = await customer.forBatch();
         const outcomes = await deliverParts(events, {
           destination,
           expectedBucketOwner,
           seals,
-          s3: s3For(batchCredentials),
+          s3,
           readRecords: (ids) => getRecords(dynamodb, env[CONSUMER_ENV.eventsTable], ids),
           attempts,
           credentialsMode: destination.auth.mode,
           logger,
         });
-        if ([...outcomes.values()].some((o) => !o.ok && o.failure.code.startsWith('ExpiredToken'))) {
-          credentials.invalidate(destination.id);
-        }
+        customer.afterBatch(outcomes);
         return outcomes;
       },
       {

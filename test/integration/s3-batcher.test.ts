@@ -24,6 +24,7 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { ConsumerOptions as S3BatcherOptions } from '../../lambdas/adapters/customer-clients.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/destination-consumer.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
@@ -34,7 +35,7 @@ import { EventRecordSchema } from '../../lambdas/core/event.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
 import { MiB } from '../../lambdas/core/limits.js';
 import { compareRecords, objectKey, partitionOf } from '../../lambdas/core/s3-parts.js';
-import { createS3BatcherHandler, type S3BatcherOptions } from '../../lambdas/s3-batcher/handler.js';
+import { createS3BatcherHandler } from '../../lambdas/s3-batcher/handler.js';
 import { type BatchResult, QueuePoller, type SqsHandler } from '../../local/queue-poller.js';
 import { type CapturedRequest, FaultProxy, s3Error } from '../support/fault-proxy.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
