@@ -1,0 +1,341 @@
+import { EventBridgeClient, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { CanonicalEvent } from '../lambdas/core/event.js';
+import { consumerSettings, TABLE_LIST } from '../lambdas/core/resources.js';
+import { createEventBridgeSenderHandler } from '../lambdas/eventbridge-sender/handler.js';
+import { createS3BatcherHandler } from '../lambdas/s3-batcher/handler.js';
+import { INTEGRATION_TIMEOUT_MS, lambdaContext, proxyEvent } from '../local/api-gateway-event.js';
+import type { ProxyHandler } from '../local/api-server.js';
+import { clientConfig, type EmulatorTarget } from '../local/aws-clients.js';
+import { customerAccess } from '../local/customer-credentials.js';
+import { busName, ensureBusWithInbox, INBOX_RULE_NAME } from '../local/customer-resources.js';
+import { localConsumerEnvironment } from '../local/destination-consumers.js';
+import { type Emulator, startMoto } from '../local/emulator.js';
+import { ingestEnvironment, ingestFunctionName } from '../local/ingest-function.js';
+import { type Provisioned, provision } from '../local/provision.js';
+import { QueuePoller, type SqsHandler } from '../local/queue-poller.js';
+import { queueArn } from '../local/queues.js';
+import type { AwsMeter, MeterSnapshot } from './aws-meter.js';
+import { BENCH_CONFIG } from './workload.js';
+
+/**
+ * The local pipeline, end to end on moto: the real ingest handler (loaded as the integration tests'
+ * harness does: provision, set the function's environment, import), and the real S3 batcher and
+ * EventBridge sender driven by QueuePoller.runOnce (the local stand-in for the event source mapping)
+ * with the deployed batch sizes and windows.
+ */
+
+export const API_KEY = 'bench-api-key';
+const NAME_PREFIX = 'bench';
+
+export interface Pipeline {
+  readonly emulator: Emulator;
+  readonly target: EmulatorTarget;
+  readonly provisioned: Provisioned;
+  readonly ingest: ProxyHandler;
+  readonly s3Handler: SqsHandler;
+  readonly eventBridgeHandler: SqsHandler;
+  /** The benchmark's own SQS client (its calls count only inside a metered scope). */
+  readonly sqs: SQSClient;
+  readonly s3: {
+    readonly id: string;
+    readonly queueUrl: string;
+    readonly queueArn: string;
+    readonly dlqUrl: string;
+  };
+  readonly eventBridge: {
+    readonly id: string;
+    readonly queueUrl: string;
+    readonly queueArn: string;
+    readonly dlqUrl: string;
+    readonly inboxQueueUrl: string;
+  };
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
+  process.env.AWS_ACCESS_KEY_ID = 'test';
+  process.env.AWS_SECRET_ACCESS_KEY = 'test';
+  delete process.env.AWS_SESSION_TOKEN;
+  process.env.AWS_REGION = 'us-east-1';
+  const emulator = await startMoto();
+  // Every SDK client of this process, the handlers' own included, goes to the emulator.
+  process.env.AWS_ENDPOINT_URL = emulator.endpoint;
+  const target: EmulatorTarget = { endpoint: emulator.endpoint, region: 'us-east-1' };
+  const config = BENCH_CONFIG;
+  const provisioned = await provision({ config, namePrefix: NAME_PREFIX, target });
+  meter.describeTables(
+    provisioned.tables,
+    Object.fromEntries(
+      TABLE_LIST.map((t) => [t.role, t.sortKey ? [t.partitionKey, t.sortKey] : [t.partitionKey]]),
+    ),
+  );
+
+  Object.assign(
+    process.env,
+    ingestEnvironment({
+      config,
+      namePrefix: NAME_PREFIX,
+      provisioned,
+      region: target.region,
+      endpoint: target.endpoint,
+    }),
+  );
+  const { handler: ingest } = await import('../lambdas/ingest/handler.js');
+
+  const [s3Destination, eventBridgeDestination] = config.destinations;
+  if (s3Destination?.type !== 'S3' || eventBridgeDestination?.type !== 'EVENTBRIDGE') {
+    throw new Error('the benchmark config must have one S3 and one EventBridge destination, in that order');
+  }
+  const context = { config, namePrefix: NAME_PREFIX, target, provisioned };
+  const s3Handler = createS3BatcherHandler({
+    ...process.env,
+    ...localConsumerEnvironment(context, s3Destination),
+  });
+  const eventBridgeHandler = createEventBridgeSenderHandler({
+    ...process.env,
+    ...localConsumerEnvironment(context, eventBridgeDestination),
+  });
+
+  const sqs = new SQSClient(clientConfig(target));
+  const s3 = provisioned.destinations[s3Destination.id];
+  const eb = provisioned.destinations[eventBridgeDestination.id];
+  if (s3?.type !== 'S3' || eb?.type !== 'EVENTBRIDGE') throw new Error('destinations were not provisioned');
+  return {
+    emulator,
+    target,
+    provisioned,
+    ingest,
+    s3Handler,
+    eventBridgeHandler,
+    sqs,
+    s3: {
+      id: s3Destination.id,
+      queueUrl: s3.queueUrl,
+      queueArn: await queueArn(sqs, s3.queueUrl),
+      dlqUrl: s3.dlqUrl,
+    },
+    eventBridge: {
+      id: eventBridgeDestination.id,
+      queueUrl: eb.queueUrl,
+      queueArn: await queueArn(sqs, eb.queueUrl),
+      dlqUrl: eb.dlqUrl,
+      inboxQueueUrl: eb.inboxQueueUrl,
+    },
+    async stop() {
+      sqs.destroy();
+      await emulator.stop();
+    },
+  };
+}
+
+/**
+ * Attaches or detaches the local inbox rule's target on the customer's bus. moto delivers each entry
+ * to a rule target in ~0.3 s (it rebuilds a JSONPath parser per entry), which would make the cost runs
+ * take an hour; the rule is the customer's side, so Pushrail's requests are the same either way.
+ */
+export async function setInbox(pipeline: Pipeline, attached: boolean): Promise<void> {
+  const destination = BENCH_CONFIG.destinations.find((d) => d.id === pipeline.eventBridge.id);
+  if (destination?.type !== 'EVENTBRIDGE') throw new Error('no EventBridge destination');
+  const customer = await customerAccess(destination, pipeline.target);
+  if (attached) {
+    await ensureBusWithInbox(destination, customer, pipeline.target);
+    return;
+  }
+  const events = new EventBridgeClient(
+    clientConfig({ ...pipeline.target, credentials: customer.credentials }),
+  );
+  try {
+    await events.send(
+      new RemoveTargetsCommand({
+        Rule: INBOX_RULE_NAME,
+        EventBusName: busName(destination.busArn),
+        Ids: ['inbox'],
+      }),
+    );
+  } finally {
+    events.destroy();
+  }
+}
+
+/** One POST /v1/events as API Gateway hands it to the ingest function, metered as one invocation. */
+export function postEvents(
+  pipeline: Pipeline,
+  meter: AwsMeter,
+  body: string,
+): Promise<APIGatewayProxyResult> {
+  const { accountId } = pipeline.provisioned;
+  const event = proxyEvent(
+    {
+      method: 'POST',
+      url: '/v1/events',
+      rawHeaders: ['content-type', 'application/json', 'x-api-key', API_KEY],
+      body,
+      sourceIp: '127.0.0.1',
+      httpVersion: '1.1',
+    },
+    { apiKey: API_KEY, apiKeyId: 'bench', accountId },
+  );
+  const context = lambdaContext(
+    { functionName: ingestFunctionName(NAME_PREFIX), region: pipeline.target.region, accountId },
+    Date.now() + INTEGRATION_TIMEOUT_MS,
+  );
+  return meter.invoke('ingest', () => pipeline.ingest(event, context));
+}
+
+/** A poller for a destination queue with the deployed batch settings, its handler metered. */
+export function destinationPoller(
+  pipeline: Pipeline,
+  meter: AwsMeter,
+  which: 's3' | 'eventBridge',
+  windowSeconds?: number,
+): QueuePoller {
+  const destination = BENCH_CONFIG.destinations.find((d) => d.id === pipeline[which].id);
+  if (!destination) throw new Error(`no destination ${pipeline[which].id}`);
+  const settings = consumerSettings(destination);
+  const actor = which === 's3' ? 's3-batcher' : 'eventbridge-sender';
+  const handler = which === 's3' ? pipeline.s3Handler : pipeline.eventBridgeHandler;
+  return new QueuePoller({
+    sqs: pipeline.sqs,
+    queueUrl: pipeline[which].queueUrl,
+    queueArn: pipeline[which].queueArn,
+    region: pipeline.target.region,
+    batchSize: settings.batchSize,
+    windowSeconds: windowSeconds ?? settings.windowSeconds,
+    timeoutSeconds: settings.timeoutSeconds,
+    handler: (event, context) => meter.invoke(actor, () => handler(event, context)),
+    functionName: `${NAME_PREFIX}-${destination.id}`,
+    onError: (error) => process.stderr.write(`bench: ${actor} failed: ${(error as Error).message}\n`),
+  });
+}
+
+export interface ModeResult {
+  readonly mode: 'single' | 'batch';
+  readonly events: number;
+  readonly posts: number;
+  /** POSTs not answered 202 (the run is then not a clean measurement). */
+  readonly rejected: number;
+  readonly firstRejection?: string;
+  readonly seconds: { readonly ingest: number; readonly s3: number; readonly eventBridge: number };
+  /** Durations of the POSTs run one at a time (the Lambda duration sample for ingest). */
+  readonly ingestSampleMs: readonly number[];
+  readonly meter: MeterSnapshot;
+  /** Messages left in the destination queues and DLQs after the drain (all should be 0). */
+  readonly leftover: Record<string, number>;
+}
+
+const BATCH_SIZE = 100;
+/**
+ * Events ingested before the queues are drained. moto's ReceiveMessage scans the whole queue about 30
+ * times per call, so a receive on a 10,000-message queue takes seconds; chunks of one S3 batch keep the
+ * queues at most this deep and the run time linear in the number of events.
+ */
+export const CHUNK_EVENTS = 1000;
+/**
+ * The EventBridge poller's window while draining. The deployed 1 s would cut batches short only
+ * because moto answers a ReceiveMessage in ~0.3 s; with a backlog, AWS fills the batch of 100 first.
+ */
+const DRAIN_WINDOW_SECONDS = 20;
+
+/**
+ * Posts `events` as single-event POSTs or as {"events": [...]} batches of 100, and after every
+ * CHUNK_EVENTS drains each destination queue through its consumer until it is empty, metering
+ * everything. The first POSTs run one at a time: their durations are the ingest duration sample.
+ */
+export async function runMode(
+  pipeline: Pipeline,
+  meter: AwsMeter,
+  mode: 'single' | 'batch',
+  events: readonly CanonicalEvent[],
+  progress: (line: string) => void,
+): Promise<ModeResult> {
+  const perPost = mode === 'single' ? 1 : BATCH_SIZE;
+  const bodies = Array.from({ length: Math.ceil(events.length / perPost) }, (_, i) => {
+    const slice = events.slice(i * perPost, (i + 1) * perPost);
+    return mode === 'single' ? JSON.stringify(slice[0]) : JSON.stringify({ events: slice });
+  });
+  const sampleSize = Math.min(mode === 'single' ? 100 : 5, Math.ceil(bodies.length / 10));
+  // A few producers at once keep moto busy; more would only queue in it.
+  const concurrency = mode === 'single' ? 4 : 2;
+  const postsPerChunk = CHUNK_EVENTS / perPost;
+  const s3Poller = destinationPoller(pipeline, meter, 's3');
+  const ebPoller = destinationPoller(pipeline, meter, 'eventBridge', DRAIN_WINDOW_SECONDS);
+  const seconds = { ingest: 0, s3: 0, eventBridge: 0 };
+  const durations: number[] = [];
+  let rejected = 0;
+  let firstRejection: string | undefined;
+  let next = 0;
+
+  const post = async (body: string) => {
+    const t = performance.now();
+    const res = await postEvents(pipeline, meter, body);
+    if (durations.length < sampleSize) durations.push(performance.now() - t);
+    if (res.statusCode !== 202) {
+      rejected += 1;
+      firstRejection ??= `${res.statusCode} ${res.body.slice(0, 300)}`;
+    }
+  };
+
+  meter.start();
+  while (next < bodies.length) {
+    const chunkEnd = Math.min(bodies.length, next + postsPerChunk);
+    let t = performance.now();
+    while (durations.length < sampleSize && next < chunkEnd) await post(bodies[next++] as string);
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < chunkEnd) await post(bodies[next++] as string);
+      }),
+    );
+    seconds.ingest += (performance.now() - t) / 1000;
+    t = performance.now();
+    await drain(meter, s3Poller);
+    seconds.s3 += (performance.now() - t) / 1000;
+    t = performance.now();
+    await drain(meter, ebPoller);
+    seconds.eventBridge += (performance.now() - t) / 1000;
+    progress(
+      `  ${mode}: ${Math.min(events.length, next * perPost)}/${events.length} events ingested and delivered (${(seconds.ingest + seconds.s3 + seconds.eventBridge).toFixed(0)} s)`,
+    );
+  }
+  const snapshot = meter.stop();
+
+  const leftover: Record<string, number> = {};
+  for (const [name, url] of [
+    ['s3 queue', pipeline.s3.queueUrl],
+    ['s3 dlq', pipeline.s3.dlqUrl],
+    ['eventbridge queue', pipeline.eventBridge.queueUrl],
+    ['eventbridge dlq', pipeline.eventBridge.dlqUrl],
+  ] as const) {
+    leftover[name] = await queueDepth(pipeline.sqs, url);
+  }
+  return {
+    mode,
+    events: events.length,
+    posts: bodies.length,
+    rejected,
+    ...(firstRejection ? { firstRejection } : {}),
+    seconds,
+    ingestSampleMs: durations,
+    meter: snapshot,
+    leftover,
+  };
+}
+
+/** Runs batches until a receive finds the queue empty; the poller's own calls count as `esm`. */
+async function drain(meter: AwsMeter, poller: QueuePoller): Promise<void> {
+  for (;;) {
+    const result = await meter.as('esm', () => poller.runOnce({ maxWaitSeconds: 1 }));
+    if (result.received === 0) return;
+  }
+}
+
+async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes: a = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0);
+}
