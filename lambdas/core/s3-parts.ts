@@ -52,33 +52,64 @@ export function ndjsonLine(record: EventRecord): string {
 
 /** Orders records by occurredAt instant, then eventId: the same set always yields the same bytes. */
 export function compareRecords(a: EventRecord, b: EventRecord): number {
-  const t = Date.parse(a.occurredAt) - Date.parse(b.occurredAt);
-  if (t !== 0) return t;
-  return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+  return sealedOrder(Date.parse(a.occurredAt), a.eventId, Date.parse(b.occurredAt), b.eventId);
+}
+
+/** The one definition of a part's line order: occurredAt instant, then eventId. */
+function sealedOrder(instantA: number, idA: string, instantB: number, idB: string): number {
+  if (instantA !== instantB) return instantA - instantB;
+  return idA < idB ? -1 : idA > idB ? 1 : 0;
+}
+
+/** A record with what ordering and sizing need, computed once: its line and its instant. */
+interface Line {
+  readonly record: EventRecord;
+  readonly text: string;
+  readonly bytes: number;
+  readonly instant: number;
+}
+
+function toLine(record: EventRecord): Line {
+  const text = ndjsonLine(record);
+  return { record, text, bytes: Buffer.byteLength(text, 'utf8'), instant: Date.parse(record.occurredAt) };
+}
+
+function compareLines(a: Line, b: Line): number {
+  return sealedOrder(a.instant, a.record.eventId, b.instant, b.record.eventId);
 }
 
 /** Builds a part from records already in their sealed order. */
 export function buildPart(keyPrefix: string, records: readonly EventRecord[]): PlannedPart {
-  const first = records[0];
+  return partOf(keyPrefix, records.map(toLine));
+}
+
+function partOf(keyPrefix: string, lines: readonly Line[]): PlannedPart {
+  const first = lines[0];
   if (!first) throw new Error('a part needs at least one record');
-  const partition = partitionOf(first);
-  const body = Buffer.from(records.map(ndjsonLine).join(''), 'utf8');
+  const body = Buffer.from(lines.map((l) => l.text).join(''), 'utf8');
   const sha256Hex = createHash('sha256').update(body).digest('hex');
-  const instants = records.map((r) => Date.parse(r.occurredAt));
+  let min = first.instant;
+  let max = first.instant;
+  for (const l of lines) {
+    if (l.instant < min) min = l.instant;
+    if (l.instant > max) max = l.instant;
+  }
+  const partition = partitionOf(first.record);
   return {
     partition,
-    records,
+    records: lines.map((l) => l.record),
     body,
     sha256Hex,
     key: objectKey(keyPrefix, partition, sha256Hex),
-    firstOccurredAt: new Date(Math.min(...instants)).toISOString(),
-    lastOccurredAt: new Date(Math.max(...instants)).toISOString(),
+    firstOccurredAt: new Date(min).toISOString(),
+    lastOccurredAt: new Date(max).toISOString(),
   };
 }
 
 /**
  * Groups records by partition, orders each group, and cuts it into parts of at most `maxEvents`
- * lines and `maxBytes` bytes. Duplicate eventIds collapse to one line.
+ * lines and `maxBytes` bytes. Duplicate eventIds collapse to one line. Each line's canonical JSON and
+ * instant are computed once: this is the batcher's hot path.
  */
 export function planParts(
   keyPrefix: string,
@@ -87,30 +118,32 @@ export function planParts(
 ): PlannedPart[] {
   const unique = new Map<string, EventRecord>();
   for (const r of records) if (!unique.has(r.eventId)) unique.set(r.eventId, r);
-  const groups = new Map<string, EventRecord[]>();
+  const groups = new Map<string, Line[]>();
   for (const r of unique.values()) {
     const p = partitionOf(r);
     const key = `${p.eventType}\u0000${p.dt}\u0000${p.hour}`;
     const group = groups.get(key) ?? [];
-    group.push(r);
+    group.push(toLine(r));
     groups.set(key, group);
   }
   const parts: PlannedPart[] = [];
   for (const key of [...groups.keys()].sort()) {
-    const group = (groups.get(key) as EventRecord[]).sort(compareRecords);
-    let current: EventRecord[] = [];
+    const group = (groups.get(key) as Line[]).sort(compareLines);
+    let current: Line[] = [];
     let bytes = 0;
-    for (const r of group) {
-      const size = Buffer.byteLength(ndjsonLine(r), 'utf8');
-      if (current.length > 0 && (current.length >= limits.maxEvents || bytes + size > limits.maxBytes)) {
-        parts.push(buildPart(keyPrefix, current));
+    for (const line of group) {
+      if (
+        current.length > 0 &&
+        (current.length >= limits.maxEvents || bytes + line.bytes > limits.maxBytes)
+      ) {
+        parts.push(partOf(keyPrefix, current));
         current = [];
         bytes = 0;
       }
-      current.push(r);
-      bytes += size;
+      current.push(line);
+      bytes += line.bytes;
     }
-    if (current.length > 0) parts.push(buildPart(keyPrefix, current));
+    if (current.length > 0) parts.push(partOf(keyPrefix, current));
   }
   return parts;
 }
