@@ -1,0 +1,625 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { type Message, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/destination-consumer.js';
+import { getRecords } from '../../lambdas/adapters/event-store.js';
+import { canonicalJson } from '../../lambdas/core/canonical.js';
+import {
+  type Destination,
+  type PushrailConfig,
+  parseConfig,
+  type S3Destination,
+} from '../../lambdas/core/config.js';
+import type { CanonicalEvent } from '../../lambdas/core/event.js';
+import { consumerSettings } from '../../lambdas/core/resources.js';
+import { createEventBridgeSenderHandler } from '../../lambdas/eventbridge-sender/handler.js';
+import type { ReplayHandler } from '../../lambdas/replay/handler.js';
+import { createS3BatcherHandler } from '../../lambdas/s3-batcher/handler.js';
+import { clientConfig, s3ClientConfig } from '../../local/aws-clients.js';
+import { customerAccess } from '../../local/customer-credentials.js';
+import { localConsumerEnvironment } from '../../local/destination-consumers.js';
+import { type Provisioned, provision } from '../../local/provision.js';
+import { queueArn } from '../../local/queues.js';
+import { replayFunction } from '../../local/replay-function.js';
+import { ChaosProxy } from '../support/fault-suite/chaos-proxy.js';
+import { FaultPlan } from '../support/fault-suite/faults.js';
+import {
+  type BucketView,
+  drainInbox,
+  eventIdOf,
+  peekQueue,
+  readBucket,
+} from '../support/fault-suite/observe.js';
+import { queueCounts, SuitePipeline } from '../support/fault-suite/pipeline.js';
+import { makeEvents, planPosts, seededRandom } from '../support/fault-suite/workload.js';
+import { startIngestHarness } from '../support/ingest-harness.js';
+
+/**
+ * The fault-injection suite (issue 5, item 3; DESIGN.md invariants 1, 5, 6, 7, 8).
+ *
+ * FAULT_SUITE_EVENTS events (default 600, about 3 minutes; `npm run test:faults` runs 10,000) over two
+ * customers, each with an S3 and an EventBridge destination (c2's bus only takes `invoice.*`), are
+ * POSTed through the real ingest handler: batches of up to 500, single-event bodies, and about one
+ * request in twelve sent again (a producer retry: same eventIds, `duplicate: true`, no second
+ * fan-out). The real S3 batcher and EventBridge sender then run under QueuePollers (the event source
+ * mapping stand-in, with the deployed batch settings), the four consumers concurrently, until every
+ * queue is empty, with every AWS call they make going through a ChaosProxy in front of moto
+ * (test/support/fault-suite/) that injects:
+ *
+ * | fault                                    | how                                                       | step boundary / path exercised                      |
+ * |------------------------------------------|-----------------------------------------------------------|-----------------------------------------------------|
+ * | S3 503 SlowDown / 500 InternalError      | ~20% of part PutObjects; a third of those keys fail 3x    | the PUT after sealing fails: SDK retry, or the      |
+ * |                                          | in a row (the SDK's 3 attempts used up)                   | batcher reports it transient → queue backoff →      |
+ * |                                          |                                                           | re-PUT of the sealed part, byte for byte            |
+ * | EventBridge whole-call throttling        | ~10% of PutEvents answered ThrottlingException (a third   | PutEvents fails: SDK retry, or the rest of the      |
+ * |                                          | of them for 3 attempts in a row)                          | batch backs off through the queue                   |
+ * | EventBridge partial FailedEntryCount     | ~15% of PutEvents: a random subset is marked Throttling-  | only the failed entries are retried (checked on the |
+ * |                                          | Exception / InternalFailure and NOT forwarded (not        | wire: the retry carries none of the accepted ones)  |
+ * |                                          | delivered); the rest reaches moto, its EventIds merged in |                                                     |
+ * | crash mid-seal (S3)                      | the function dies at its n-th seal claim (PutItem)        | part left `claiming`, some members claimed          |
+ * | crash after sealing, before the PUT (S3) | dies at its first part PutObject (it never reaches S3)    | sealed part not written; the redelivery writes it   |
+ * | crash after the PUT (S3)                 | dies right after its first part PutObject is answered     | object written, nothing deleted; the redelivery     |
+ * |                                          |                                                           | re-PUTs identical bytes to the same key (412)       |
+ * | crash before PutEvents (EventBridge)     | dies at its first PutEvents (it never reaches the bus)    | nothing sent; the redelivery sends                  |
+ * | crash after PutEvents (EventBridge)      | dies right after its first PutEvents is answered          | entries on the bus, nothing deleted; the            |
+ * |                                          |                                                           | redelivery re-sends them (at least once)            |
+ * | crash before the queue delete (both)     | the handler runs to the end, the poller skips the delete  | all work done; the whole batch comes back           |
+ * |                                          | (`runOnce({ deleteAfter: false })`)                       |                                                     |
+ * | duplicate queue deliveries               | copies of ~4% of the messages (a third of those twice)    | the same event twice in one batch, in two batches,  |
+ * |                                          | before the consumers start, ~1% more after a first drain  | and again after it was delivered                    |
+ * | a permanently broken destination         | c2-s3's bucket is deleted after provisioning              | NoSuchBucket → DLQ with the reason; the customer    |
+ * |                                          |                                                           | creates the bucket, on-call replays the DLQ (replay |
+ * |                                          |                                                           | handler: a dry run, then the move) → delivered      |
+ *
+ * A crash is the function dying: from the trigger until the invocation ends, every request of that
+ * destination's function is answered with a non-retryable error by the proxy and never reaches moto,
+ * and the wrapper throws so the poller deletes nothing. Every crash point happens at least once on
+ * every consumer it applies to (each consumer's first invocations go through them in turn; the
+ * broken destination's `after-put` waits for its bucket), then 10% of the invocations crash at a
+ * random point. A crashed batch (and every message a consumer reports failed) is made visible again
+ * at once: both handlers get their jitter seam `random = () => 0`, so the backoff delay they set is
+ * 0; a crashed batch (or one whose delete was skipped) would come back when the queue's visibility
+ * timeout ends (12 min), so the suite sets its visibility to 0 (ChangeMessageVisibility) — the timeout
+ * passing, sooner. (It resets the reported failures too, which the seam already made visible.)
+ *
+ * Afterwards 30 already-delivered events per S3 destination are replayed by id (no new rows, no new
+ * objects). At the end it reads every object of both buckets, the inbox queue of both buses and every
+ * DLQ, prints one line of figures and asserts: lost = 0, no duplicate S3 rows, every routed event on
+ * its bus at least once, every DLQ empty after the replay, every object's key = its partition plus the
+ * SHA-256 of its bytes, every row and entry the stored record, and nothing wrong on the wire
+ * (ExpectedBucketOwner, If-None-Match, ≤ 10 entries per PutEvents, only failed entries re-sent).
+ *
+ * FAULT_SUITE_SEED repeats a run's choices (the SDK's own jitter aside); FAULT_SUITE_LOG_LEVEL shows
+ * the handlers' logs; FAULT_SUITE_DEBUG prints where moto spent its time. moto's EventBridge costs
+ * about 0.1 s per entry delivered to the inbox rule's queue, which is what bounds the default size.
+ */
+
+// Consumers log every transient failure; thousands of injected faults would bury the output.
+process.env.POWERTOOLS_LOG_LEVEL = process.env.FAULT_SUITE_LOG_LEVEL ?? 'SILENT';
+process.env.AWS_ACCESS_KEY_ID ??= 'test';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+
+const EVENTS = Number(process.env.FAULT_SUITE_EVENTS ?? 600);
+const SEED = Number(process.env.FAULT_SUITE_SEED ?? 20_260_526);
+const RUN = randomUUID().slice(0, 8);
+const REGION = 'us-east-1';
+/** Each customer in an account of its own, as real customers are (moto's STS issues credentials there). */
+const ACCOUNTS = { c1: '111111111111', c2: '222222222222' } as const;
+const CUSTOMERS = { c1: `acct_c1_${RUN}`, c2: `acct_c2_${RUN}` } as const;
+/** S3 batches: about ten first-pass batches per S3 destination whatever the size (10,000 → 500). */
+const MAX_EVENTS = Math.min(1000, Math.max(20, Math.round(EVENTS / 2 / 10)));
+const BROKEN = 'c2-s3';
+
+const endpoint = () => inject('awsEndpoint');
+
+function s3Destination(customer: 'c1' | 'c2', keyPrefix: string) {
+  return {
+    id: `${customer}-s3`,
+    type: 'S3',
+    name: `${customer} data lake`,
+    customerExternalId: CUSTOMERS[customer],
+    bucket: `fault-suite-${RUN}-${customer}`,
+    keyPrefix,
+    region: REGION,
+    maxEvents: MAX_EVENTS,
+    flushIntervalSec: 1,
+    auth: {
+      mode: 'ASSUME_ROLE',
+      roleArn: `arn:aws:iam::${ACCOUNTS[customer]}:role/PushrailWriter`,
+      externalId: `ext-${customer}-${RUN}`,
+    },
+  };
+}
+
+function busDestination(customer: 'c1' | 'c2', extra: Record<string, unknown> = {}) {
+  return {
+    id: `${customer}-eb`,
+    type: 'EVENTBRIDGE',
+    name: `${customer} bus`,
+    customerExternalId: CUSTOMERS[customer],
+    busArn: `arn:aws:events:${REGION}:${ACCOUNTS[customer]}:event-bus/fault-suite-${RUN}-${customer}`,
+    region: REGION,
+    auth: {
+      mode: 'ASSUME_ROLE',
+      roleArn: `arn:aws:iam::${ACCOUNTS[customer]}:role/PushrailEventBridgeWriter`,
+      externalId: `ext-${customer}-${RUN}`,
+    },
+    ...extra,
+  };
+}
+
+const config: PushrailConfig = parseConfig({
+  vendor: 'acme',
+  destinations: [
+    s3Destination('c1', 'raw/pushrail/'),
+    busDestination('c1'),
+    s3Destination('c2', 'exports/events'),
+    // c2 routes only its invoice events to its bus (a prefix filter): "routed" is not "everything".
+    busDestination('c2', { eventTypes: ['invoice.*'] }),
+  ],
+});
+const destinationOf = (id: string) => config.destinations.find((d) => d.id === id) as Destination;
+const customerOf = (d: Destination) => (d.customerExternalId === CUSTOMERS.c1 ? 'c1' : 'c2');
+
+let proxy: ChaosProxy | undefined;
+afterAll(async () => {
+  await proxy?.stop();
+});
+
+const sqs = () => new SQSClient({ endpoint: endpoint(), region: REGION });
+
+let requestCounter = 0;
+async function post(
+  handler: (event: APIGatewayProxyEvent, context: Context) => Promise<{ statusCode: number; body: string }>,
+  body: unknown,
+): Promise<{ status: number; results: { eventId: string; duplicate: boolean; destinations: string[] }[] }> {
+  requestCounter += 1;
+  const res = await handler(
+    {
+      httpMethod: 'POST',
+      path: '/v1/events',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      isBase64Encoded: false,
+      requestContext: { requestId: `fs-${requestCounter}`, identity: { apiKey: 'k', apiKeyId: 'key-id' } },
+    } as unknown as APIGatewayProxyEvent,
+    {
+      awsRequestId: `fs-${requestCounter}`,
+      functionName: 'pushrail-ingest',
+      getRemainingTimeInMillis: () => 29_000,
+    } as unknown as Context,
+  );
+  const parsed = JSON.parse(res.body) as Record<string, unknown>;
+  const results = (parsed.results ?? [parsed]) as {
+    eventId: string;
+    duplicate: boolean;
+    destinations: string[];
+  }[];
+  return { status: res.statusCode, results };
+}
+
+/** Puts copies of stored events' messages on a destination queue, as an SQS duplicate delivery would. */
+async function sendCopies(
+  queueUrl: string,
+  records: Map<string, string>,
+  ids: readonly string[],
+): Promise<number> {
+  const client = sqs();
+  let sent = 0;
+  for (let i = 0; i < ids.length; i += 10) {
+    const chunk = ids.slice(i, i + 10);
+    const res = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((id, n) => ({
+          Id: String(n),
+          MessageBody: records.get(id) as string,
+          MessageAttributes: { eventId: { DataType: 'String', StringValue: id } },
+        })),
+      }),
+    );
+    expect(res.Failed ?? []).toEqual([]);
+    sent += chunk.length;
+  }
+  return sent;
+}
+
+/** Where an event must go, written out from the config above rather than computed by the code under test. */
+function expectedRoutes(event: CanonicalEvent): string[] {
+  if (event.customerExternalId === CUSTOMERS.c1) return ['c1-eb', 'c1-s3'];
+  const toBus = event.eventType.startsWith('invoice.');
+  return toBus ? ['c2-eb', 'c2-s3'] : ['c2-s3'];
+}
+
+function sample<T>(random: () => number, items: readonly T[], share: number): T[] {
+  return items.filter(() => random() < share);
+}
+
+describe('fault-injection suite', () => {
+  it(`${EVENTS} events over 2 customers × (S3 + EventBridge) under injected faults: nothing lost, no duplicate S3 rows`, {
+    timeout: Math.max(600_000, EVENTS * 600),
+  }, async () => {
+    const started = Date.now();
+    const random = seededRandom(SEED);
+    const timings: Record<string, number> = {};
+    /** Seconds since the start at which a phase ended (the delivery tracks overlap). */
+    const lap = (name: string) => {
+      timings[name] = Math.round((Date.now() - started) / 1000);
+    };
+
+    // --- Set-up: the stack's resources and the customers' buckets and buses, as `npm start` makes them.
+    const chaos = await ChaosProxy.start(endpoint());
+    proxy = chaos;
+    const harness = await startIngestHarness({
+      config,
+      awsEndpoint: endpoint(),
+      handlerEndpoint: chaos.endpoint,
+    });
+    const target = { endpoint: endpoint(), region: REGION };
+    const provisioned = await provision({ config, namePrefix: harness.namePrefix, target });
+    expect(provisioned.warnings).toEqual([]);
+    const viaProxy = (url: string) => url.replace(endpoint(), chaos.endpoint);
+    // The handlers' queue URLs point at the proxy (the SDK sends SQS calls to the queue URL's host).
+    const handlerView: Provisioned = {
+      ...provisioned,
+      queueUrlBase: viaProxy(provisioned.queueUrlBase),
+      destinations: Object.fromEntries(
+        Object.entries(provisioned.destinations).map(([id, d]) => [
+          id,
+          { ...d, queueUrl: viaProxy(d.queueUrl), dlqUrl: viaProxy(d.dlqUrl) },
+        ]),
+      ),
+    };
+    const queueOf = (id: string) => provisioned.destinations[id] as Provisioned['destinations'][string];
+    const customers = new Map<string, { s3: S3Client; sqs: SQSClient }>();
+    for (const d of config.destinations) {
+      const access = await customerAccess(d, target);
+      expect(access.accountId).toBe(ACCOUNTS[customerOf(d)]);
+      customers.set(d.id, {
+        s3: new S3Client(s3ClientConfig({ ...target, credentials: access.credentials })),
+        sqs: new SQSClient(clientConfig({ ...target, credentials: access.credentials })),
+      });
+    }
+    const customer = (id: string) => customers.get(id) as { s3: S3Client; sqs: SQSClient };
+    const broken = destinationOf(BROKEN) as S3Destination;
+    // The customer deleted the bucket after configuring the destination.
+    await customer(BROKEN).s3.send(new DeleteBucketCommand({ Bucket: broken.bucket }));
+
+    const plan = new FaultPlan(
+      chaos,
+      random,
+      {
+        destinationIds: config.destinations.map((d) => d.id),
+        buckets: new Map(
+          config.destinations.flatMap((d) => (d.type === 'S3' ? [[d.bucket, d.id] as const] : [])),
+        ),
+        buses: new Map(
+          config.destinations.flatMap((d) => (d.type === 'EVENTBRIDGE' ? [[d.busArn, d.id] as const] : [])),
+        ),
+        sealsTable: harness.tables.seals as string,
+        bucketOwners: new Map(
+          config.destinations.flatMap((d) =>
+            d.type === 'S3' ? [[d.bucket, ACCOUNTS[customerOf(d)]] as const] : [],
+          ),
+        ),
+        entrySource: 'pushrail.acme',
+      },
+      { s3ErrorRate: 0.2, ebThrottleRate: 0.1, ebPartialRate: 0.15 },
+    );
+    const pipeline = new SuitePipeline(sqs(), plan, random, 0.1);
+    const context = { config, namePrefix: harness.namePrefix, target, provisioned: handlerView };
+    for (const destination of config.destinations) {
+      const env = { ...process.env, ...localConsumerEnvironment(context, destination) };
+      const settings = consumerSettings(destination);
+      pipeline.add({
+        destination,
+        queueUrl: queueOf(destination.id).queueUrl,
+        queueArn: await queueArn(sqs(), queueOf(destination.id).queueUrl),
+        dlqUrl: queueOf(destination.id).dlqUrl,
+        // Backoff jitter pinned to 0: a transiently failed message is visible again at once.
+        handler:
+          destination.type === 'S3'
+            ? createS3BatcherHandler(env, { random: () => 0 })
+            : createEventBridgeSenderHandler(env, { random: () => 0 }),
+        batchSize: settings.batchSize,
+        windowSeconds: settings.windowSeconds,
+        timeoutSeconds: settings.timeoutSeconds,
+        region: REGION,
+      });
+    }
+    lap('setup');
+
+    // --- Producers: batches, single events, retries.
+    const events = makeEvents(EVENTS, [CUSTOMERS.c1, CUSTOMERS.c2], RUN, random);
+    const byKey = new Map<string, CanonicalEvent>(events.map((e) => [e.idempotencyKey, e]));
+    const eventIdOfKey = new Map<string, string>();
+    const routed = new Map<string, Set<string>>(config.destinations.map((d) => [d.id, new Set<string>()]));
+    const eventById = new Map<string, CanonicalEvent>();
+    const posts = planPosts(events, random);
+    let retries = 0;
+    for (const request of posts) {
+      const body = request.single ? request.events[0] : { events: request.events };
+      const res = await post(harness.handler, body);
+      expect(res.status, JSON.stringify(res.results).slice(0, 500)).toBe(202);
+      expect(res.results).toHaveLength(request.events.length);
+      if (request.retry) retries += 1;
+      res.results.forEach((result, i) => {
+        const event = request.events[i] as CanonicalEvent;
+        const known = eventIdOfKey.get(event.idempotencyKey);
+        // A producer retry answers the same eventId, marked duplicate; a first post is not a duplicate.
+        expect(result.duplicate).toBe(known !== undefined);
+        if (known) expect(result.eventId).toBe(known);
+        eventIdOfKey.set(event.idempotencyKey, result.eventId);
+        eventById.set(result.eventId, event);
+        const expected = expectedRoutes(event);
+        expect([...result.destinations].sort()).toEqual([...expected].sort());
+        for (const id of result.destinations) routed.get(id)?.add(result.eventId);
+      });
+    }
+    const accepted = eventIdOfKey.size;
+    expect(accepted).toBe(byKey.size);
+    lap('ingest');
+
+    // Ingest fanned each event out once, retries included: the queues hold exactly the routed events.
+    for (const d of config.destinations) {
+      expect(await queueCounts(sqs(), queueOf(d.id).queueUrl)).toEqual({
+        visible: routed.get(d.id)?.size,
+        inFlight: 0,
+      });
+    }
+
+    // --- Duplicate deliveries before the consumers start (some events twice more).
+    const dynamodb = new DynamoDBClient({ endpoint: endpoint(), region: REGION });
+    const records = await getRecords(dynamodb, harness.tables.events as string, [...eventById.keys()]);
+    let copies = 0;
+    for (const d of config.destinations) {
+      const ids = sample(random, [...(routed.get(d.id) ?? [])], 0.04);
+      copies += await sendCopies(queueOf(d.id).queueUrl, records, [...ids, ...sample(random, ids, 0.3)]);
+    }
+
+    // --- Consumers until every queue is empty, the inboxes read as we go.
+    const seen = new Map<string, Map<string, number>>(
+      config.destinations.filter((d) => d.type === 'EVENTBRIDGE').map((d) => [d.id, new Map()]),
+    );
+    const foreign: string[] = [];
+    const readInbox = async (d: Destination) => {
+      if (d.type === 'EVENTBRIDGE') {
+        const counts = seen.get(d.id) as Map<string, number>;
+        const inbox = (queueOf(d.id) as { inboxQueueUrl: string }).inboxQueueUrl;
+        for (const entry of await drainInbox(customer(d.id).sqs, inbox)) {
+          const eventId = String(entry.detail.eventId);
+          const event = eventById.get(eventId);
+          if (
+            !event ||
+            !routed.get(d.id)?.has(eventId) ||
+            entry.source !== 'pushrail.acme' ||
+            entry['detail-type'] !== event.eventType ||
+            JSON.stringify(entry.resources) !==
+              JSON.stringify([event.customerExternalId, event.idempotencyKey]) ||
+            // The entry's detail is the stored record, whatever path (retry, crash, replay) sent it.
+            canonicalJson(entry.detail) !== canonicalJson(JSON.parse(records.get(eventId) ?? 'null'))
+          ) {
+            foreign.push(`${d.id}: ${JSON.stringify(entry).slice(0, 300)}`);
+          }
+          counts.set(eventId, (counts.get(eventId) ?? 0) + 1);
+        }
+      }
+    };
+    const drain = (ids: readonly string[]) =>
+      pipeline.drain({
+        only: ids,
+        maxInvocations: 100 + Math.ceil(EVENTS / 5),
+        afterInvocation: (consumer) => readInbox(consumer.destination),
+      });
+    // Late duplicates: events already delivered (or dead-lettered) come back once more.
+    const lateCopies = async (ids: readonly string[]) => {
+      for (const id of ids)
+        copies += await sendCopies(
+          queueOf(id).queueUrl,
+          records,
+          sample(random, [...(routed.get(id) ?? [])], 0.01),
+        );
+    };
+    const replay = replayFunction({ config, namePrefix: harness.namePrefix, provisioned: handlerView });
+    const invokeReplay = async (request: Record<string, unknown>) => {
+      const deadline = Date.now() + replay.timeoutMs;
+      return (replay.handler as ReplayHandler)(request, {
+        functionName: replay.name,
+        awsRequestId: randomUUID(),
+        getRemainingTimeInMillis: () => deadline - Date.now(),
+      } as unknown as Context);
+    };
+
+    // Two tracks at once (the consumers are independent): the healthy destinations deliver; the broken
+    // one dead-letters everything, is fixed, has its DLQ replayed and delivers.
+    const healthy = config.destinations.filter((d) => d.id !== BROKEN).map((d) => d.id);
+    let deadBefore: readonly Message[] = [];
+    let replayed = 0;
+    await Promise.all([
+      (async () => {
+        await drain(healthy);
+        await lateCopies(healthy);
+        await drain(healthy);
+        lap('deliver');
+        // Every injected fault is transient: nothing of the healthy destinations was dead-lettered.
+        for (const id of healthy) {
+          const dead = await peekQueue(sqs(), queueOf(id).dlqUrl);
+          expect(
+            dead.map(
+              (m) => `${eventIdOf(m)} ${m.MessageAttributes?.[DLQ_ATTRIBUTES.errorCode]?.StringValue}`,
+            ),
+            `DLQ of ${id}`,
+          ).toEqual([]);
+        }
+      })(),
+      (async () => {
+        await drain([BROKEN]);
+        await lateCopies([BROKEN]);
+        await drain([BROKEN]);
+        // Before the fix: every one of its events is in its DLQ, with the reason.
+        deadBefore = await peekQueue(sqs(), queueOf(BROKEN).dlqUrl);
+        expect(new Set(deadBefore.map(eventIdOf))).toEqual(routed.get(BROKEN));
+        for (const m of deadBefore) {
+          expect(m.MessageAttributes?.[DLQ_ATTRIBUTES.failureClass]?.StringValue).toBe('permanent');
+          expect(m.MessageAttributes?.[DLQ_ATTRIBUTES.errorCode]?.StringValue).toBe('NoSuchBucket');
+          expect(m.MessageAttributes?.[DLQ_ATTRIBUTES.destinationId]?.StringValue).toBe(BROKEN);
+        }
+        expect(
+          (await readBucket(customer(BROKEN).s3, broken).catch(() => undefined))?.objects.size ?? 0,
+        ).toBe(0);
+
+        // The customer creates the bucket; on-call replays the DLQ (a dry run first: nothing moves).
+        await customer(BROKEN).s3.send(new CreateBucketCommand({ Bucket: broken.bucket }));
+        const dry = await invokeReplay({
+          destinationId: BROKEN,
+          source: 'dlq',
+          dryRun: true,
+          requestedBy: 'fault-suite',
+        });
+        expect(dry).toMatchObject({ dryRun: true, matched: deadBefore.length, replayed: 0, failed: 0 });
+        expect((await peekQueue(sqs(), queueOf(BROKEN).dlqUrl)).length).toBe(deadBefore.length);
+        for (let run = 0; ; run += 1) {
+          const result = await invokeReplay({
+            destinationId: BROKEN,
+            source: 'dlq',
+            requestedBy: 'fault-suite',
+          });
+          expect(result.failed).toBe(0);
+          replayed += result.replayed;
+          if (result.complete) break;
+          expect(run, 'replay keeps answering complete: false').toBeLessThan(10);
+        }
+        expect(replayed).toBe(deadBefore.length);
+        await drain([BROKEN]);
+        lap('fix+replay');
+      })(),
+    ]);
+
+    // Replaying already-delivered S3 events (by id) adds no rows and no objects.
+    const before = new Map<string, BucketView>();
+    for (const d of config.destinations)
+      if (d.type === 'S3') before.set(d.id, await readBucket(customer(d.id).s3, d));
+    for (const d of config.destinations) {
+      if (d.type !== 'S3') continue;
+      const ids = [...(routed.get(d.id) ?? [])].slice(0, 30);
+      const again = await invokeReplay({ destinationId: d.id, source: 'events', eventIds: ids });
+      expect(again).toMatchObject({ matched: ids.length, replayed: ids.length, failed: 0 });
+    }
+    await drain(config.destinations.map((d) => d.id));
+    const second = await invokeReplay({ destinationId: BROKEN, source: 'dlq' });
+    expect(second).toMatchObject({ matched: 0, replayed: 0 });
+    lap('replay by id');
+
+    // --- What the customers have now.
+    for (const d of config.destinations) await readInbox(d);
+    const buckets = new Map<string, BucketView>();
+    for (const d of config.destinations)
+      if (d.type === 'S3') buckets.set(d.id, await readBucket(customer(d.id).s3, d));
+    // Every row is the stored record of its event, byte for byte (canonical JSON).
+    const rowMismatches = [...buckets.values()].flatMap((view) =>
+      [...view.records].filter(
+        ([id, record]) => canonicalJson(record) !== canonicalJson(JSON.parse(records.get(id) ?? 'null')),
+      ),
+    );
+    const dlq = new Map<string, string[]>();
+    for (const d of config.destinations)
+      dlq.set(d.id, (await peekQueue(sqs(), queueOf(d.id).dlqUrl)).map(eventIdOf));
+    lap('read');
+
+    const figures: Record<string, number | string> = {
+      events: EVENTS,
+      seed: SEED,
+      posts: posts.length,
+      singlePosts: posts.filter((p) => p.single).length,
+      producerRetries: retries,
+      accepted,
+      maxEvents: MAX_EVENTS,
+    };
+    let lost = 0;
+    let duplicateRows = 0;
+    let ebMissing = 0;
+    const lostIds: string[] = [];
+    for (const d of config.destinations) {
+      const c = customerOf(d);
+      const inDlq = new Set(dlq.get(d.id));
+      const delivered =
+        d.type === 'S3' ? (buckets.get(d.id) as BucketView).rows : (seen.get(d.id) as Map<string, number>);
+      const missing = [...(routed.get(d.id) ?? [])].filter((id) => !delivered.has(id));
+      const missingNotInDlq = missing.filter((id) => !inDlq.has(id));
+      lost += missingNotInDlq.length;
+      lostIds.push(...missingNotInDlq.slice(0, 5).map((id) => `${d.id}:${id}`));
+      if (d.type === 'S3') {
+        const view = buckets.get(d.id) as BucketView;
+        figures[`s3.rows[${c}]`] = view.rows.size;
+        figures[`s3.objects[${c}]`] = view.objects.size;
+        duplicateRows += [...view.rows.values()].filter((n) => n > 1).length;
+      } else {
+        const counts = seen.get(d.id) as Map<string, number>;
+        figures[`eb.seen[${c}]`] = counts.size;
+        figures[`eb.entries[${c}]`] = [...counts.values()].reduce((a, b) => a + b, 0);
+        ebMissing += missing.length;
+      }
+    }
+    Object.assign(figures, {
+      's3.duplicateRows': duplicateRows,
+      'eb.missing': ebMissing,
+      'dlq.beforeReplay': deadBefore.length,
+      replayed,
+      dlq: [...dlq.values()].reduce((n, ids) => n + ids.length, 0),
+      lost,
+      dupCopies: copies,
+      invocations: pipeline.consumers.reduce((n, c) => n + c.invocations, 0),
+      crashes: [...plan.crashes.values()].reduce((a, b) => a + b, 0),
+      ...Object.fromEntries([...plan.injected].map(([k, v]) => [`faults.${k}`, v])),
+      's3.puts': plan.observed.get('s3.put200') ?? 0,
+      's3.rewrites': plan.observed.get('s3.put412') ?? 0,
+      seconds: Math.round((Date.now() - started) / 1000),
+    });
+    console.log(
+      `fault-suite: ${Object.entries(figures)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+    console.log(
+      `fault-suite crashes: ${[...plan.crashes].map(([k, v]) => `${k}=${v}`).join(' ')}; phases ended at (s): ${JSON.stringify(timings)}`,
+    );
+
+    if (process.env.FAULT_SUITE_DEBUG)
+      console.log(
+        'DEBUG upstream',
+        JSON.stringify(
+          [...chaos.upstreamMs]
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => [k, chaos.count(k), Math.round(v / 1000)]),
+        ),
+      );
+    // --- The invariants.
+    expect(pipeline.unexpectedErrors.map(String)).toEqual([]);
+    expect(plan.violations.slice(0, 20)).toEqual([]);
+    expect(foreign.slice(0, 20)).toEqual([]);
+    for (const view of buckets.values()) expect(view.problems.slice(0, 20)).toEqual([]);
+    expect(rowMismatches.slice(0, 5)).toEqual([]);
+    expect(lostIds).toEqual([]);
+    expect(lost).toBe(0);
+    expect(duplicateRows).toBe(0);
+    expect(ebMissing).toBe(0);
+    expect(figures.dlq).toBe(0);
+    for (const d of config.destinations) {
+      if (d.type !== 'S3') continue;
+      const view = buckets.get(d.id) as BucketView;
+      // Only routed events, each exactly once.
+      expect(new Set(view.rows.keys())).toEqual(routed.get(d.id));
+    }
+    // The by-id replay rewrote existing parts only: same keys, same bytes.
+    for (const [id, view] of before) {
+      expect(buckets.get(id)?.objects).toEqual(view.objects);
+    }
+    // Every crash point happened on every consumer it applies to, and every kind of fault was injected.
+    for (const c of pipeline.consumers) expect(c.pendingCrashes, c.destination.id).toEqual([]);
+    for (const kind of ['s3.503', 's3.500', 's3.exhausting', 'eb.throttle', 'eb.partialCalls'])
+      expect(plan.injected.get(kind) ?? 0, kind).toBeGreaterThan(0);
+  });
+});
