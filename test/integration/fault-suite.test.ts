@@ -26,16 +26,11 @@ import { queueArn } from '../../local/queues.js';
 import { replayFunction } from '../../local/replay-function.js';
 import { ChaosProxy } from '../support/fault-suite/chaos-proxy.js';
 import { FaultPlan } from '../support/fault-suite/faults.js';
-import {
-  type BucketView,
-  drainInbox,
-  eventIdOf,
-  peekQueue,
-  readBucket,
-} from '../support/fault-suite/observe.js';
+import { type BucketView, drainInbox, eventIdOf, readBucket } from '../support/fault-suite/observe.js';
 import { queueCounts, SuitePipeline } from '../support/fault-suite/pipeline.js';
 import { makeEvents, planPosts, seededRandom } from '../support/fault-suite/workload.js';
 import { startIngestHarness } from '../support/ingest-harness.js';
+import { peekQueue } from '../support/queues.js';
 
 /**
  * The fault-injection suite (issue 5, item 3; DESIGN.md invariants 1, 5, 6, 7, 8).

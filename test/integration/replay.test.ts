@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
-  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -34,6 +33,7 @@ import { QueuePoller } from '../../local/queue-poller.js';
 import { queueArn } from '../../local/queues.js';
 import { replayFunction } from '../../local/replay-function.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
+import { peekQueue } from '../support/queues.js';
 import { seedEvent } from '../support/seed-event.js';
 
 /**
@@ -227,35 +227,6 @@ async function depth(queueUrl: string): Promise<{ visible: number; hidden: numbe
   };
 }
 
-/** Receives every visible message of a queue, then makes them all visible again. */
-async function peek(queueUrl: string): Promise<Message[]> {
-  const out: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 60,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) break;
-    out.push(...Messages);
-  }
-  for (let i = 0; i < out.length; i += 10) {
-    await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: out
-          .slice(i, i + 10)
-          .map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '', VisibilityTimeout: 0 })),
-      }),
-    );
-  }
-  return out;
-}
-
 const eventIdOf = (m: Message) => (JSON.parse(m.Body ?? '{}') as { eventId: string }).eventId;
 
 interface StoredObject {
@@ -351,7 +322,7 @@ describe('replay of the DLQ of a permanently failed S3 destination (bucket missi
   });
 
   it('finds every event in the DLQ after the first failure, with the reason NoSuchBucket', async () => {
-    const dead = await peek(dlqUrlOf('broken'));
+    const dead = await peekQueue(sqs, dlqUrlOf('broken'));
     expect(dead.map(eventIdOf).sort()).toEqual([...posted].sort());
     for (const m of dead) {
       expect(m.MessageAttributes?.[DLQ_ATTRIBUTES.errorCode]?.StringValue).toBe('NoSuchBucket');
@@ -370,7 +341,7 @@ describe('replay of the DLQ of a permanently failed S3 destination (bucket missi
       failed: 0,
     });
     expect(await depth(dlqUrlOf('broken'))).toEqual({ visible: 12, hidden: 0 });
-    expect((await peek(dlqUrlOf('broken'))).map(eventIdOf).sort()).toEqual([...posted].sort());
+    expect((await peekQueue(sqs, dlqUrlOf('broken'))).map(eventIdOf).sort()).toEqual([...posted].sort());
     expect(await depth(queueUrlOf('broken'))).toEqual({ visible: 0, hidden: 0 });
   });
 
@@ -570,7 +541,7 @@ describe('a limited DLQ replay', () => {
     expect(second).toMatchObject({ complete: true, matched: 15, replayed: 15, skipped: 0, failed: 0 });
     expect(second.replayId).toBe(first.replayId);
     expect(await depth(dlqUrlOf('limited'))).toEqual({ visible: 0, hidden: 0 });
-    const queued = (await peek(queueUrlOf('limited'))).map(eventIdOf);
+    const queued = (await peekQueue(sqs, queueUrlOf('limited'))).map(eventIdOf);
     expect(queued).toHaveLength(25);
     expect([...queued].sort()).toEqual([...posted].sort());
 

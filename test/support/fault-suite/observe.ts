@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import {
-  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
@@ -109,38 +108,6 @@ export async function drainInbox(sqs: SQSClient, queueUrl: string): Promise<BusE
       }),
     );
   }
-}
-
-/**
- * Every message of a DLQ, left in place: received once each (hidden while the scan runs), then made
- * visible again.
- */
-export async function peekQueue(sqs: SQSClient, queueUrl: string): Promise<Message[]> {
-  const out: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 120,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) break;
-    out.push(...Messages);
-  }
-  for (let i = 0; i < out.length; i += 10) {
-    await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: out
-          .slice(i, i + 10)
-          .map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '', VisibilityTimeout: 0 })),
-      }),
-    );
-  }
-  return out;
 }
 
 /** The eventId a queue message carries (attribute, else body). */
