@@ -243,6 +243,8 @@ describe('fault-injection suite', () => {
     /** Seconds since the start at which a phase ended (the delivery tracks overlap). */
     const lap = (name: string) => {
       timings[name] = Math.round((Date.now() - started) / 1000);
+      // A full-size run takes the better part of an hour: say where it is.
+      if (EVENTS >= 2000) console.log(`fault-suite progress: ${name} done at ${timings[name]} s`);
     };
 
     // --- Set-up: the stack's resources and the customers' buckets and buses, as `npm start` makes them.
@@ -578,19 +580,20 @@ describe('fault-injection suite', () => {
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')}`,
     );
-    console.log(
-      `fault-suite crashes: ${[...plan.crashes].map(([k, v]) => `${k}=${v}`).join(' ')}; phases ended at (s): ${JSON.stringify(timings)}`,
-    );
-
-    if (process.env.FAULT_SUITE_DEBUG)
+    if (process.env.FAULT_SUITE_DEBUG) {
       console.log(
-        'DEBUG upstream',
+        `fault-suite crashes: ${[...plan.crashes].map(([k, v]) => `${k}=${v}`).join(' ')}; phases ended at (s): ${JSON.stringify(timings)}`,
+      );
+      // Where moto spent its time: [operation, calls, seconds (summed over concurrent calls)].
+      console.log(
+        'fault-suite moto time:',
         JSON.stringify(
           [...chaos.upstreamMs]
             .sort((a, b) => b[1] - a[1])
             .map(([k, v]) => [k, chaos.count(k), Math.round(v / 1000)]),
         ),
       );
+    }
     // --- The invariants.
     expect(pipeline.unexpectedErrors.map(String)).toEqual([]);
     expect(plan.violations.slice(0, 20)).toEqual([]);
