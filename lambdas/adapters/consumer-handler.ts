@@ -1,0 +1,103 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
+import type { Destination } from '../core/config.js';
+import { CONSUMER_ENV } from '../core/function-env.js';
+import { DAY_SECONDS } from '../core/resources.js';
+import { AttemptLog } from './attempt-log.js';
+import type { CustomerCredentials } from './credentials.js';
+import { type ConsumerOptions, CustomerClients } from './customer-clients.js';
+import { consumeBatch, type DeliveryOutcome, type QueuedEvent } from './destination-consumer.js';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/** The environment every destination consumer reads besides its destination (lambdas/core/function-env.ts). */
+export const CONSUMER_QUEUE_ENV = {
+  [CONSUMER_ENV.attemptsTable]: z.string().min(1),
+  [CONSUMER_ENV.sourceQueueUrl]: z.string().url(),
+  [CONSUMER_ENV.dlqUrl]: z.string().url(),
+  [CONSUMER_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
+};
+
+type QueueEnv = z.output<z.ZodObject<typeof CONSUMER_QUEUE_ENV>>;
+
+/** What a destination's delivery gets for one batch besides its events. */
+export interface ConsumerBatch<C> {
+  /** The customer-side client (S3 or EventBridge) with the credentials this batch started with. */
+  readonly client: C;
+  readonly credentials: CustomerCredentials;
+}
+
+/**
+ * The part every destination consumer shares: the logger, the attempt log, the customer's clients per
+ * batch, and the SQS side (partial batch failures, backoff, DLQ) in consumeBatch. A consumer brings
+ * only its delivery: the S3 batcher's parts, the EventBridge sender's entries.
+ */
+export class ConsumerRuntime<C> {
+  public readonly logger: Logger;
+  public readonly dynamodb = new DynamoDBClient({});
+  public readonly attempts: AttemptLog;
+  public readonly retentionSeconds: number;
+  private readonly sqs = new SQSClient({});
+  private readonly customer: CustomerClients<C>;
+
+  public constructor(
+    private readonly destination: Destination,
+    serviceName: string,
+    private readonly env: QueueEnv,
+    createClient: (credentials: CustomerCredentials) => C,
+    private readonly options: ConsumerOptions = {},
+  ) {
+    this.logger = new Logger({ serviceName, persistentKeys: { destinationId: destination.id } });
+    this.retentionSeconds = env[CONSUMER_ENV.retentionDays] * DAY_SECONDS;
+    this.attempts = new AttemptLog(this.dynamodb, env[CONSUMER_ENV.attemptsTable], this.retentionSeconds);
+    this.customer = new CustomerClients(destination.id, destination.auth, createClient, options);
+  }
+
+  /** The SQS handler that runs `deliver` on each batch, with the client the batch starts with. */
+  public handler(
+    deliver: (
+      events: readonly QueuedEvent[],
+      batch: ConsumerBatch<C>,
+    ) => Promise<Map<string, DeliveryOutcome>>,
+  ): SqsHandler {
+    return async (event, context) => {
+      this.logger.addContext(context);
+      return consumeBatch(
+        event,
+        async (events) => {
+          const outcomes = await deliver(events, await this.customer.forBatch());
+          this.customer.afterBatch(outcomes);
+          return outcomes;
+        },
+        {
+          destinationId: this.destination.id,
+          destinationType: this.destination.type,
+          sqs: this.sqs,
+          sourceQueueUrl: this.env[CONSUMER_ENV.sourceQueueUrl],
+          dlqUrl: this.env[CONSUMER_ENV.dlqUrl],
+          attempts: this.attempts,
+          logger: this.logger,
+          ...(this.options.random ? { random: this.options.random } : {}),
+        },
+      );
+    };
+  }
+}
+
+/**
+ * A Lambda entry point that builds its handler on the first invocation and keeps it for the
+ * container's life: reading the environment at import time would fail every test that imports the
+ * module, and building per invocation would lose the credential and bus caches.
+ */
+export function lazyHandler<E, R>(
+  create: () => (event: E, context: Context) => Promise<R>,
+): (event: E, context: Context) => Promise<R> {
+  let instance: ((event: E, context: Context) => Promise<R>) | undefined;
+  return (event, context) => {
+    instance ??= create();
+    return instance(event, context);
+  };
+}
