@@ -6,9 +6,8 @@ import {
   CONSUMER_FUNCTIONS,
   consumerVisibilityTimeoutSeconds,
   queueNames,
-  TABLES,
+  type TABLES,
 } from '../../lambdas/core/resources.js';
-import { tableConstructId } from '../../lib/event-store.js';
 import { PushrailStack } from '../../lib/pushrail-stack.js';
 import {
   EB_KEYS_SECRET_ARN,
@@ -18,42 +17,23 @@ import {
   synthStack,
   testApp,
 } from './fixtures.js';
+import { arnOf, type Permission, type Resource, TemplateQueries } from './template-queries.js';
 
 const STACK_NAME = 'Pushrail';
 const config = EXTENDED_CONFIG;
 const SEED_S3 = 'acme-s3-archive';
 const SEED_EB = 'acme-eventbridge';
 
-interface Resource {
-  readonly Type: string;
-  readonly Properties: Record<string, unknown>;
-}
-
-interface Statement {
-  readonly Effect: string;
-  readonly Action: string | string[];
-  readonly Resource: unknown;
-}
-
-/** One (action, resource) pair of an identity policy: statements merged or split alike. */
-interface Permission {
-  readonly action: string;
-  readonly resource: unknown;
-}
-
-const NO_VALUE = { Ref: 'AWS::NoValue' };
-const tableIdPattern = (role: keyof typeof TABLES) =>
-  new RegExp(`^EventStore${tableConstructId(TABLES[role])}[0-9A-F]{8}$`);
-const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-
 describe('destination consumers', () => {
   let template: Template;
+  let queries: TemplateQueries;
   let resources: Record<string, Resource>;
 
   // One synth for the file: the seed's destinations plus ACCESS_KEY, small-batch and higher-concurrency ones.
   beforeAll(() => {
     template = synthStack(config, STACK_NAME).template;
-    resources = template.toJSON().Resources as Record<string, Resource>;
+    queries = new TemplateQueries(template);
+    resources = queries.resources;
   });
 
   const destination = (id: string): Destination => {
@@ -62,14 +42,8 @@ describe('destination consumers', () => {
     return found;
   };
 
-  const logicalIdOfType = (type: string, match: (r: Resource) => boolean, what: string): string => {
-    const found = Object.entries(resources).filter(([, r]) => r.Type === type && match(r));
-    expect(
-      found.map(([id]) => id),
-      what,
-    ).toHaveLength(1);
-    return (found[0] as [string, Resource])[0];
-  };
+  const logicalIdOfType = (type: string, match: (r: Resource) => boolean, what: string): string =>
+    queries.logicalIdOf(type, match, what);
 
   /** The consumer function of a destination: the one whose DESTINATION variable names it. */
   const consumerId = (destinationId: string): string =>
@@ -86,16 +60,8 @@ describe('destination consumers', () => {
 
   const consumer = (destinationId: string): Resource => resources[consumerId(destinationId)] as Resource;
 
-  const queueId = (name: string): string =>
-    logicalIdOfType('AWS::SQS::Queue', (r) => r.Properties.QueueName === name, `queue ${name}`);
-
-  /** A table's logical id: its construct id (`EventStore/SealsTable`) plus CDK's hash. */
-  const tableId = (role: keyof typeof TABLES): string =>
-    logicalIdOfType(
-      'AWS::DynamoDB::Table',
-      (r) => r === resources[Object.keys(resources).find((id) => tableIdPattern(role).test(id)) ?? ''],
-      `table ${role}`,
-    );
+  const queueId = (name: string) => queries.queueId(name);
+  const tableId = (role: keyof typeof TABLES) => queries.tableId(role);
 
   const eventSourceMapping = (destinationId: string): Record<string, unknown> => {
     const fn = consumerId(destinationId);
@@ -107,47 +73,15 @@ describe('destination consumers', () => {
     return (resources[id] as Resource).Properties;
   };
 
-  const statementsOf = (roleId: string): Statement[] => {
-    const attached = Object.values(resources).filter(
-      (r) =>
-        r.Type === 'AWS::IAM::Policy' &&
-        (r.Properties.Roles as unknown[]).some(
-          (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }),
-        ),
-    );
-    const inline = ((resources[roleId] as Resource).Properties.Policies ?? []) as {
-      PolicyDocument: { Statement: Statement[] };
-    }[];
-    return [...attached, ...inline.map((p) => ({ Properties: p }))].flatMap(
-      (p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
-    );
-  };
-
-  const toPermissions = (statements: readonly Statement[]): Permission[] =>
-    statements.flatMap((s) => {
-      expect(s.Effect).toBe('Allow');
-      return [s.Action]
-        .flat()
-        .flatMap((action) => [s.Resource].flat().map((resource) => ({ action, resource })));
-    });
-
   /** What a destination's consumer role may do, as (action, resource) pairs. */
-  const permissions = (destinationId: string): Permission[] => {
-    const role = (consumer(destinationId).Properties.Role as { 'Fn::GetAtt': [string, string] })[
-      'Fn::GetAtt'
-    ][0];
-    return toPermissions(statementsOf(role));
-  };
+  const permissions = (destinationId: string): Permission[] => queries.permissionsOf(consumer(destinationId));
 
   const onService = (perms: readonly Permission[], service: string): Permission[] =>
     perms.filter((p) => p.action.startsWith(`${service}:`));
 
-  /** The resources an action is allowed on, AWS::NoValue (a table without indexes) left out. */
+  /** The resources an action is allowed on. */
   const resourcesOf = (perms: readonly Permission[], action: string): unknown[] =>
-    perms
-      .filter((p) => p.action === action)
-      .map((p) => p.resource)
-      .filter((r) => JSON.stringify(r) !== JSON.stringify(NO_VALUE));
+    perms.filter((p) => p.action === action).map((p) => p.resource);
 
   describe('functions', () => {
     it.each(config.destinations.map((d) => [d.id, d.type] as const))(
@@ -323,9 +257,7 @@ describe('destination consumers', () => {
     it.each(config.destinations.map((d) => [d.id, d.type] as const))(
       'gives the consumer of %s (%s) only the DynamoDB actions its adapters call, on its tables',
       (destinationId, type) => {
-        const dynamodb = onService(permissions(destinationId), 'dynamodb').filter(
-          (p) => JSON.stringify(p.resource) !== JSON.stringify(NO_VALUE),
-        );
+        const dynamodb = onService(permissions(destinationId), 'dynamodb');
         const granted = (role: keyof typeof TABLES) =>
           dynamodb
             .filter((p) => JSON.stringify(p.resource) === JSON.stringify(arnOf(tableId(role))))
@@ -374,20 +306,8 @@ describe('destination consumers', () => {
     );
 
     it('has no STS, Secrets Manager, SQS or DynamoDB permission on a wildcard resource anywhere in the stack', () => {
-      const statements = Object.entries(resources).flatMap(([, r]) => {
-        if (r.Type === 'AWS::IAM::Policy') {
-          return (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
-        }
-        if (r.Type === 'AWS::IAM::Role') {
-          return ((r.Properties.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
-            (p) => p.PolicyDocument.Statement,
-          );
-        }
-        return [];
-      });
-      expect(statements.length).toBeGreaterThan(0);
       const guarded = /^(sts|secretsmanager|sqs|dynamodb):/;
-      for (const p of toPermissions(statements).filter((p) => guarded.test(p.action))) {
+      for (const p of queries.allPermissions().filter((p) => guarded.test(p.action))) {
         expect(p.action, 'no wildcard action').not.toContain('*');
         expect(JSON.stringify(p.resource), `${p.action} on ${JSON.stringify(p.resource)}`).not.toContain('*');
       }

@@ -10,6 +10,7 @@ import {
   TABLES,
 } from '../../lambdas/core/resources.js';
 import { SEED_CONFIG as config, synthStack } from './fixtures.js';
+import { QUEUE_URL_BASE } from './template-queries.js';
 
 const STACK_NAME = 'Pushrail';
 
@@ -185,20 +186,7 @@ describe('PushrailStack', () => {
             POWERTOOLS_SERVICE_NAME: 'pushrail-ingest',
             [INGEST_ENV.eventsTable]: { Ref: Match.stringLikeRegexp('EventsTable') },
             [INGEST_ENV.idempotencyTable]: { Ref: Match.stringLikeRegexp('IdempotencyTable') },
-            [INGEST_ENV.queueUrlBase]: {
-              'Fn::Join': [
-                '',
-                [
-                  'https://sqs.',
-                  { Ref: 'AWS::Region' },
-                  '.',
-                  { Ref: 'AWS::URLSuffix' },
-                  '/',
-                  { Ref: 'AWS::AccountId' },
-                  '/',
-                ],
-              ],
-            },
+            [INGEST_ENV.queueUrlBase]: QUEUE_URL_BASE,
             [INGEST_ENV.retentionDays]: String(config.retentionDays),
           },
         },

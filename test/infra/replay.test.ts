@@ -1,86 +1,46 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeDestinationList, REPLAY_ENV } from '../../lambdas/core/function-env.js';
-import { queueNames, TABLES } from '../../lambdas/core/resources.js';
-import { tableConstructId } from '../../lib/event-store.js';
+import { queueNames, type TABLES } from '../../lambdas/core/resources.js';
 import { EXTENDED_CONFIG as config, synthStack } from './fixtures.js';
+import {
+  arnOf,
+  type Permission,
+  QUEUE_URL_BASE,
+  type Resource,
+  TemplateQueries,
+} from './template-queries.js';
 
 const STACK_NAME = 'Pushrail';
 
-interface Resource {
-  readonly Type: string;
-  readonly Properties: Record<string, unknown>;
-}
-
-interface Statement {
-  readonly Effect: string;
-  readonly Action: string | string[];
-  readonly Resource: unknown;
-}
-
-const NO_VALUE = JSON.stringify({ Ref: 'AWS::NoValue' });
-const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-/** `action on resource`, comparable as strings whatever way the statements are merged or split. */
-const pair = (action: string, resource: unknown) => `${action} on ${JSON.stringify(resource)}`;
+const pair = (p: Permission) => `${p.action} on ${JSON.stringify(p.resource)}`;
 
 describe('replay function', () => {
   let template: Template;
+  let queries: TemplateQueries;
   let resources: Record<string, Resource>;
   let fnId: string;
   let fn: Resource;
 
   beforeAll(() => {
     template = synthStack(config, STACK_NAME).template;
-    resources = template.toJSON().Resources as Record<string, Resource>;
-    const found = Object.entries(resources).filter(
-      ([, r]) =>
-        r.Type === 'AWS::Lambda::Function' &&
+    queries = new TemplateQueries(template);
+    resources = queries.resources;
+    fnId = queries.logicalIdOf(
+      'AWS::Lambda::Function',
+      (r) =>
         (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
           ?.POWERTOOLS_SERVICE_NAME === 'pushrail-replay',
+      'the replay function',
     );
-    expect(found.map(([id]) => id)).toHaveLength(1);
-    [fnId, fn] = found[0] as [string, Resource];
+    fn = resources[fnId] as Resource;
   });
 
-  const queueId = (name: string): string => {
-    const found = Object.entries(resources).filter(
-      ([, r]) => r.Type === 'AWS::SQS::Queue' && r.Properties.QueueName === name,
-    );
-    expect(found, `queue ${name}`).toHaveLength(1);
-    return (found[0] as [string, Resource])[0];
-  };
-
-  const tableId = (role: keyof typeof TABLES): string => {
-    const pattern = new RegExp(`^EventStore${tableConstructId(TABLES[role])}[0-9A-F]{8}$`);
-    const found = Object.keys(resources).filter((id) => pattern.test(id));
-    expect(found, `table ${role}`).toHaveLength(1);
-    return found[0] as string;
-  };
-
+  const queueId = (name: string) => queries.queueId(name);
+  const tableId = (role: keyof typeof TABLES) => queries.tableId(role);
   const roleId = (): string => (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-
-  /** Every (action, resource) pair the function's role is allowed, AWS::NoValue (no table index) left out. */
-  const permissions = (): string[] => {
-    const statements = Object.values(resources)
-      .filter(
-        (r) =>
-          r.Type === 'AWS::IAM::Policy' &&
-          (r.Properties.Roles as unknown[]).some(
-            (ref) => JSON.stringify(ref) === JSON.stringify({ Ref: roleId() }),
-          ),
-      )
-      .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-    expect(statements.length).toBeGreaterThan(0);
-    return statements.flatMap((s) => {
-      expect(s.Effect).toBe('Allow');
-      return [s.Action].flat().flatMap((action) =>
-        [s.Resource]
-          .flat()
-          .filter((resource) => JSON.stringify(resource) !== NO_VALUE)
-          .map((resource) => pair(action, resource)),
-      );
-    });
-  };
+  /** Every (action, resource) pair the function's role is allowed, as `action on resource`. */
+  const permissions = (): string[] => queries.permissionsOf(fn).map(pair);
 
   it('is one function on Node.js 24 / arm64, with a 15-minute timeout and 512 MB, logging to its own log group with retention', () => {
     expect(fn.Properties).toMatchObject({
@@ -104,20 +64,7 @@ describe('replay function', () => {
       POWERTOOLS_SERVICE_NAME: 'pushrail-replay',
       [REPLAY_ENV.eventsTable]: { Ref: tableId('events') },
       [REPLAY_ENV.attemptsTable]: { Ref: tableId('attempts') },
-      [REPLAY_ENV.queueUrlBase]: {
-        'Fn::Join': [
-          '',
-          [
-            'https://sqs.',
-            { Ref: 'AWS::Region' },
-            '.',
-            { Ref: 'AWS::URLSuffix' },
-            '/',
-            { Ref: 'AWS::AccountId' },
-            '/',
-          ],
-        ],
-      },
+      [REPLAY_ENV.queueUrlBase]: QUEUE_URL_BASE,
       [REPLAY_ENV.namePrefix]: STACK_NAME,
       [REPLAY_ENV.destinations]: encodeDestinationList(config.destinations),
       [REPLAY_ENV.retentionDays]: String(config.retentionDays),
@@ -145,9 +92,9 @@ describe('replay function', () => {
       const names = queueNames(STACK_NAME, d.id);
       return [
         ...['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'].map((a) =>
-          pair(a, arnOf(queueId(names.dlq))),
+          pair({ action: a, resource: arnOf(queueId(names.dlq)) }),
         ),
-        pair('sqs:SendMessage', arnOf(queueId(names.queue))),
+        pair({ action: 'sqs:SendMessage', resource: arnOf(queueId(names.queue)) }),
       ];
     });
     const sqs = permissions().filter((p) => p.startsWith('sqs:'));
@@ -160,10 +107,10 @@ describe('replay function', () => {
     const dynamodb = permissions().filter((p) => p.startsWith('dynamodb:'));
     expect(dynamodb.sort()).toEqual(
       [
-        pair('dynamodb:BatchGetItem', events),
-        pair('dynamodb:Scan', events),
-        pair('dynamodb:GetItem', attempts),
-        pair('dynamodb:PutItem', attempts),
+        pair({ action: 'dynamodb:BatchGetItem', resource: events }),
+        pair({ action: 'dynamodb:Scan', resource: events }),
+        pair({ action: 'dynamodb:GetItem', resource: attempts }),
+        pair({ action: 'dynamodb:PutItem', resource: attempts }),
       ].sort(),
     );
   });

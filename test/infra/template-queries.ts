@@ -1,0 +1,123 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { expect } from 'vitest';
+import { TABLES } from '../../lambdas/core/resources.js';
+import { tableConstructId } from '../../lib/event-store.js';
+
+export interface Resource {
+  readonly Type: string;
+  readonly Properties: Record<string, unknown>;
+}
+
+interface Statement {
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+}
+
+/** One (action, resource) pair of an identity policy: statements merged or split alike. */
+export interface Permission {
+  readonly action: string;
+  readonly resource: unknown;
+}
+
+export const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
+
+/** The queue URL base the functions get: `https://sqs.<region>.<suffix>/<account>/`, resolved at deploy. */
+export const QUEUE_URL_BASE = {
+  'Fn::Join': [
+    '',
+    [
+      'https://sqs.',
+      { Ref: 'AWS::Region' },
+      '.',
+      { Ref: 'AWS::URLSuffix' },
+      '/',
+      { Ref: 'AWS::AccountId' },
+      '/',
+    ],
+  ],
+};
+
+const NO_VALUE = JSON.stringify({ Ref: 'AWS::NoValue' });
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Look-ups in a synthesized template by what a resource is, not by CDK's generated logical ids. */
+export class TemplateQueries {
+  public readonly resources: Record<string, Resource>;
+
+  public constructor(template: Template) {
+    this.resources = template.toJSON().Resources as Record<string, Resource>;
+  }
+
+  /** The logical id of the one resource of `type` that `match` picks (`what` names it in a failure). */
+  public logicalIdOf(type: string, match: (r: Resource) => boolean, what: string): string {
+    const found = Object.entries(this.resources).filter(([, r]) => r.Type === type && match(r));
+    expect(
+      found.map(([id]) => id),
+      what,
+    ).toHaveLength(1);
+    return (found[0] as [string, Resource])[0];
+  }
+
+  public queueId(name: string): string {
+    return this.logicalIdOf('AWS::SQS::Queue', (r) => r.Properties.QueueName === name, `queue ${name}`);
+  }
+
+  /** A table's logical id: its construct id (`EventStore/SealsTable`) plus CDK's hash. */
+  public tableId(role: keyof typeof TABLES): string {
+    const pattern = new RegExp(`^EventStore${tableConstructId(TABLES[role])}[0-9A-F]{8}$`);
+    const found = Object.keys(this.resources).filter(
+      (id) => pattern.test(id) && this.resources[id]?.Type === 'AWS::DynamoDB::Table',
+    );
+    expect(found, `table ${role}`).toHaveLength(1);
+    return found[0] as string;
+  }
+
+  /**
+   * What a function's role may do, as (action, resource) pairs from its attached and inline policies,
+   * AWS::NoValue (a table without indexes) left out. Every statement must be an Allow.
+   */
+  public permissionsOf(fn: Resource): Permission[] {
+    const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const attached = Object.values(this.resources).filter(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        (r.Properties.Roles as unknown[]).some((role) => same(role, { Ref: roleId })),
+    );
+    const inline = ((this.resources[roleId] as Resource).Properties.Policies ?? []) as {
+      PolicyDocument: { Statement: Statement[] };
+    }[];
+    const statements = [...attached.map((r) => r.Properties), ...inline].flatMap(
+      (p) => (p.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+    expect(statements.length, `statements of ${roleId}`).toBeGreaterThan(0);
+    return toPermissions(statements);
+  }
+
+  /** Every (action, resource) pair of every identity policy in the stack, attached or inline. */
+  public allPermissions(): Permission[] {
+    const statements = Object.values(this.resources).flatMap((r) => {
+      if (r.Type === 'AWS::IAM::Policy')
+        return (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      if (r.Type === 'AWS::IAM::Role')
+        return ((r.Properties.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
+          (p) => p.PolicyDocument.Statement,
+        );
+      return [];
+    });
+    expect(statements.length).toBeGreaterThan(0);
+    return toPermissions(statements);
+  }
+}
+
+function toPermissions(statements: readonly Statement[]): Permission[] {
+  return statements.flatMap((s) => {
+    expect(s.Effect).toBe('Allow');
+    return [s.Action].flat().flatMap((action) =>
+      [s.Resource]
+        .flat()
+        .filter((resource) => JSON.stringify(resource) !== NO_VALUE)
+        .map((resource) => ({ action, resource })),
+    );
+  });
+}
