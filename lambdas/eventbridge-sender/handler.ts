@@ -1,14 +1,10 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import {
-  CONSUMER_QUEUE_ENV,
-  ConsumerRuntime,
-  lazyHandler,
-  type SqsHandler,
-} from '../adapters/consumer-handler.js';
+import { CONSUMER_QUEUE_ENV, ConsumerRuntime, type SqsHandler } from '../adapters/consumer-handler.js';
 import { credentialsMode } from '../adapters/credentials.js';
 import type { ConsumerOptions } from '../adapters/customer-clients.js';
 import { EventBusVerifier } from '../adapters/event-bus-verifier.js';
+import { lazyHandler } from '../adapters/lazy-handler.js';
 import { EventBridgeDestinationSchema, sourceNamespace } from '../core/config.js';
 import { CONSUMER_ENV } from '../core/function-env.js';
 import { jsonOf, readEnv } from '../core/read-env.js';

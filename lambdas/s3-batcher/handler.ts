@@ -1,14 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { s3ClientOptions } from '../adapters/aws-clients.js';
-import {
-  CONSUMER_QUEUE_ENV,
-  ConsumerRuntime,
-  lazyHandler,
-  type SqsHandler,
-} from '../adapters/consumer-handler.js';
+import { CONSUMER_QUEUE_ENV, ConsumerRuntime, type SqsHandler } from '../adapters/consumer-handler.js';
 import type { ConsumerOptions } from '../adapters/customer-clients.js';
 import { getRecords } from '../adapters/event-store.js';
+import { lazyHandler } from '../adapters/lazy-handler.js';
 import { SealStore } from '../adapters/seal-store.js';
 import { bucketOwnerAccount, S3DestinationSchema } from '../core/config.js';
 import { CONSUMER_ENV } from '../core/function-env.js';

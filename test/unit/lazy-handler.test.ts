@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { lazyHandler } from '../../lambdas/adapters/consumer-handler.js';
+import { lazyHandler } from '../../lambdas/adapters/lazy-handler.js';
 
 const context = {} as Context;
 
