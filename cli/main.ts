@@ -8,9 +8,11 @@ import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request
 import {
   addResults,
   formatCounts,
+  newerDeadLettersNote,
   parseReplayArgs,
   REPLAY_HELP,
   type ReplayCommand,
+  resumedNote,
   UsageError,
 } from './replay-command.js';
 
@@ -58,6 +60,8 @@ async function main(argv: readonly string[]): Promise<number> {
       functionName,
       remaining === undefined ? request : { ...request, limit: remaining },
     );
+    const note = total ? undefined : resumedNote(result, request);
+    if (note) console.error(`  ${note}`);
     total = addResults(total, result);
     if (
       result.complete ||
@@ -74,6 +78,8 @@ async function main(argv: readonly string[]): Promise<number> {
   console.log(
     `${total.dryRun ? 'dry run: ' : ''}${formatCounts(total)}${total.complete ? '' : ' (stopped before the end: run again to continue)'}`,
   );
+  const newer = newerDeadLettersNote(total);
+  if (newer) console.error(newer);
   return total.failed > 0 ? 1 : 0;
 }
 

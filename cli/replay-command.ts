@@ -31,8 +31,11 @@ Options:
   --help, -h            show this help
 
 Prints progress after each invocation of the replay function and, at the end, the counts:
-matched, replayed, skipped, failed. Exit code 0 when nothing failed, 1 otherwise, 2 for bad usage
-(including a request the replay function refuses, such as an unknown destination).
+matched, replayed, skipped, failed. When it continues a run stopped earlier, it says when that run
+started: a DLQ run replays only what was dead-lettered before then, and says so when newer dead
+letters are left for the next run. One invocation at a time replays a selection: while another runs,
+the function refuses, naming who started it and when. Exit code 0 when nothing failed, 1 otherwise,
+2 for bad usage (including a request the replay function refuses, such as an unknown destination).
 
 Equivalent without this tool (AWS CLI v2; invoke again while the answer says "complete": false):
   aws lambda invoke --function-name <ReplayFunctionName output> --cli-binary-format raw-in-base64-out \\
@@ -153,11 +156,16 @@ function parse(args: readonly string[]) {
   });
 }
 
-/** Sums the counts of successive invocations of one replay. */
+/**
+ * Sums the counts of successive invocations of one replay. `resumed` stays the first invocation's (did
+ * the command continue an earlier run?); `newerThanRun` is the last one's, as each invocation of a DLQ
+ * run looks at the newer dead letters again.
+ */
 export function addResults(a: ReplayResult | undefined, b: ReplayResult): ReplayResult {
   if (!a) return b;
   return {
     ...b,
+    resumed: a.resumed,
     matched: a.matched + b.matched,
     replayed: a.replayed + b.replayed,
     skipped: a.skipped + b.skipped,
@@ -167,4 +175,22 @@ export function addResults(a: ReplayResult | undefined, b: ReplayResult): Replay
 
 export function formatCounts(r: Pick<ReplayResult, 'matched' | 'replayed' | 'skipped' | 'failed'>): string {
   return `matched ${r.matched}, replayed ${r.replayed}, skipped ${r.skipped}, failed ${r.failed}`;
+}
+
+/**
+ * Said after the first invocation when it continued an earlier run (stopped by --limit or time), whose
+ * DLQ cut-off may be long past: otherwise the dead letters it leaves would go unnoticed.
+ */
+export function resumedNote(first: ReplayResult, request: ReplayRequest): string | undefined {
+  if (!first.resumed) return undefined;
+  return request.source === 'dlq'
+    ? `continuing the run started at ${first.startedAt}: messages dead-lettered after that are left for the next run`
+    : `continuing the run started at ${first.startedAt}`;
+}
+
+/** Said at the end of a finished DLQ run that left selected dead letters newer than its cut-off. */
+export function newerDeadLettersNote(total: ReplayResult): string | undefined {
+  const newer = total.newerThanRun ?? 0;
+  if (!total.complete || total.dryRun || newer === 0) return undefined;
+  return `${newer} matching message(s) were dead-lettered after this run started (${total.startedAt}) and are still in the DLQ: run the same command again to replay them`;
 }

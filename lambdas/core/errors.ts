@@ -3,6 +3,8 @@
  * `details` name the offending field (and the event's index in a batch) so producers can fix the input.
  */
 
+import type { ReplayCounts } from './replay-request.js';
+
 /** One problem with one field of the request. `index` is set for events of a batch request. */
 export interface FieldIssue {
   readonly index?: number;
@@ -152,5 +154,64 @@ export class ReplayRequestError extends Error {
     );
     this.name = 'ReplayRequestError';
     this.details = details;
+  }
+}
+
+/**
+ * Another invocation is working on the same replay selection (two on-call engineers, or a retry while
+ * the first still runs), and holds the run's lease; this invocation read and moved nothing. If that
+ * invocation crashed, its lease lapses at `retryAfter` and the next invocation continues its run.
+ */
+export class ReplayInProgressError extends Error {
+  public readonly replayId: string;
+  public readonly requestedBy: string;
+  /** When the holding invocation claimed the run (ISO-8601). */
+  public readonly since: string;
+  /** When its lease lapses (ISO-8601). */
+  public readonly retryAfter: string;
+
+  public constructor(
+    holder: {
+      readonly replayId: string;
+      readonly destinationId: string;
+      readonly requestedBy: string;
+      readonly since: string;
+      readonly retryAfter: string;
+      /** The holding invocation's Lambda request id, to find its logs. */
+      readonly invocationId: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(
+      `replay ${holder.replayId} of destination "${holder.destinationId}" is already running, requested by ` +
+        `${holder.requestedBy} at ${holder.since} (invocation ${holder.invocationId}); nothing was moved. ` +
+        `Wait for it to finish, or retry after ${holder.retryAfter}, when its lease ends if it crashed`,
+      options,
+    );
+    this.name = 'ReplayInProgressError';
+    this.replayId = holder.replayId;
+    this.requestedBy = holder.requestedBy;
+    this.since = holder.since;
+    this.retryAfter = holder.retryAfter;
+  }
+}
+
+/**
+ * A replay invocation found, when saving its checkpoint, that it no longer held the run's lease (it
+ * outlived the lease, so another invocation may have taken the run over). What it moved is moved; its
+ * counts are in the message and the logs, not in the journal.
+ */
+export class ReplayLeaseLostError extends Error {
+  public readonly replayId: string;
+
+  public constructor(replayId: string, counts: ReplayCounts, options?: ErrorOptions) {
+    super(
+      `replay ${replayId} lost its lease before saving its checkpoint; this invocation's counts (matched ` +
+        `${counts.matched}, replayed ${counts.replayed}, skipped ${counts.skipped}, failed ${counts.failed}) ` +
+        'are not in the journal',
+      options,
+    );
+    this.name = 'ReplayLeaseLostError';
+    this.replayId = replayId;
   }
 }

@@ -79,6 +79,18 @@ export interface ReplayResult extends ReplayCounts {
   readonly dryRun: boolean;
   /** False when the run stopped at `limit` or before the function's time ran out: invoke again to continue. */
   readonly complete: boolean;
+  /** True when this invocation continued a run stopped earlier instead of starting one. */
+  readonly resumed: boolean;
+  /**
+   * When the run started (ISO-8601). For a DLQ run also its cut-off, kept when the run is continued
+   * later: messages dead-lettered after it are left for the next run.
+   */
+  readonly startedAt: string;
+  /**
+   * DLQ runs only: selected messages left in the DLQ (and counted in `skipped`) because they were
+   * dead-lettered after `startedAt`; invoking again once the run is complete starts a run that moves them.
+   */
+  readonly newerThanRun?: number;
 }
 
 /** Whether an instant is inside the request's [from, to) window (no window: everything). */

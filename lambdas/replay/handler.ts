@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
 import { getStoredRouting, scanReceivedWindow } from '../adapters/event-store.js';
+import { lazyHandler } from '../adapters/lazy-handler.js';
 import { ReplayJournal } from '../adapters/replay-journal.js';
 import { ReplayRequestError } from '../core/errors.js';
 import { REPLAY_ENV } from '../core/function-env.js';
@@ -19,7 +20,8 @@ export type ReplayHandler = (event: unknown, context: Context) => Promise<Replay
 /**
  * Builds the replay function from an environment. Invoked by on-call (`npx pushrail replay`, or
  * `aws lambda invoke` with the JSON request); a bad request or an unknown destination throws
- * ReplayRequestError before anything is read or moved.
+ * ReplayRequestError, and a selection another invocation is working on ReplayInProgressError, before
+ * anything is read or moved.
  */
 export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): ReplayHandler {
   const env = readEnv(
@@ -85,15 +87,11 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
           cursor,
         ),
       remainingMs: () => context.getRemainingTimeInMillis(),
+      invocationId: context.awsRequestId,
       logger,
     });
   };
 }
 
-let instance: ReplayHandler | undefined;
-
 /** The Lambda entry point. */
-export const handler: ReplayHandler = (event, context) => {
-  instance ??= createReplayHandler();
-  return instance(event, context);
-};
+export const handler: ReplayHandler = lazyHandler(() => createReplayHandler());

@@ -10,6 +10,7 @@ import type { AttemptLog } from '../adapters/attempt-log.js';
 import type { StoredRouting } from '../adapters/event-store.js';
 import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
 import { sendMessages } from '../adapters/sqs-batch.js';
+import { ReplayLeaseLostError } from '../core/errors.js';
 import { EventRecordSchema } from '../core/event.js';
 import {
   inWindow,
@@ -18,6 +19,7 @@ import {
   type ReplayResult,
   replayId,
 } from '../core/replay-request.js';
+import { type ClaimedRun, claimRun, LEASE_MARGIN_MS } from './claim-run.js';
 
 export interface ReplayDeps {
   readonly sqs: SQSClient;
@@ -36,6 +38,8 @@ export interface ReplayDeps {
   ) => Promise<{ items: StoredRouting[]; cursor: ReplayCursor | undefined }>;
   /** Milliseconds the invocation has left; the run stops with `complete: false` well before 0. */
   readonly remainingMs: () => number;
+  /** The Lambda request id: owns the run's lease while this invocation works on it. */
+  readonly invocationId: string;
   readonly logger: Logger;
   /** Epoch milliseconds; default `Date.now`. */
   readonly now?: () => number;
@@ -55,6 +59,8 @@ interface Tally {
   replayed: number;
   skipped: number;
   failed: number;
+  /** DLQ runs: selected messages skipped because they were dead-lettered after the cut-off. */
+  newerThanRun: number;
 }
 
 interface Outcome {
@@ -69,53 +75,90 @@ interface Outcome {
  * an event already sealed rewrites its part byte for byte, so a replay never adds rows.
  *
  * A run stopped by `limit` or by the function's time is journaled as `running`; invoking the same
- * selection again continues it (same counts, same cursor, same DLQ cut-off) instead of starting over.
+ * selection again continues it (same counts, same cursor, same DLQ cut-off) instead of starting over,
+ * and says so (`resumed`, `startedAt`). One invocation at a time works on a run (claimRun); a dry run
+ * reads and writes no journal.
  */
 export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promise<ReplayResult> {
   const now = deps.now ?? Date.now;
   const id = replayId(request);
-  const previous = await deps.journal.load(request.destinationId, id);
-  const resuming = previous?.status === 'running' && !request.dryRun;
-  const startedAt = resuming && previous ? previous.startedAt : new Date(now()).toISOString();
-  const cursor = resuming ? previous?.cursor : undefined;
-  const tally: Tally = { matched: 0, replayed: 0, skipped: 0, failed: 0 };
+  const run = request.dryRun
+    ? undefined
+    : await claimRun(request, id, deps.journal, {
+        id: deps.invocationId,
+        now,
+        remainingMs: deps.remainingMs,
+      });
+  const startedAt = run?.startedAt ?? new Date(now()).toISOString();
+  const tally: Tally = { matched: 0, replayed: 0, skipped: 0, failed: 0, newerThanRun: 0 };
   const limit = request.limit ?? Number.POSITIVE_INFINITY;
 
   let outcome: Outcome;
-  if (request.source === 'dlq')
-    outcome = await replayDlq(request, deps, tally, limit, id, Date.parse(startedAt));
-  else if (request.eventIds)
-    outcome = await replayEventIds(request, request.eventIds, deps, tally, limit, id, cursor);
-  else outcome = await replayWindow(request, deps, tally, limit, id, cursor);
+  try {
+    if (request.source === 'dlq')
+      outcome = await replayDlq(request, deps, tally, limit, id, Date.parse(startedAt));
+    else if (request.eventIds)
+      outcome = await replayEventIds(request, request.eventIds, deps, tally, limit, id, run?.cursor);
+    else outcome = await replayWindow(request, deps, tally, limit, id, run?.cursor);
+  } catch (error) {
+    // Give the lease up rather than leave it to lapse, so a retry can start at once. The run continues
+    // from its old cursor: what this invocation re-sent is sent again, which the consumers absorb.
+    if (run)
+      await save(request, deps, id, run, tally, { complete: false, ...cursorOf(run) }).catch((e: unknown) =>
+        deps.logger.warn('could not release the replay lease; it lapses on its own', {
+          replayId: id,
+          error: e,
+        }),
+      );
+    throw error;
+  }
 
   const result: ReplayResult = {
     replayId: id,
     dryRun: request.dryRun === true,
     complete: outcome.complete,
-    ...tally,
+    resumed: run?.resumed ?? false,
+    startedAt,
+    ...countsOf(tally),
+    ...(request.source === 'dlq' ? { newerThanRun: tally.newerThanRun } : {}),
   };
-  if (!request.dryRun) {
-    const counts: ReplayCounts = resuming && previous ? add(previous.counts, tally) : tally;
-    await deps.journal.save(
-      id,
-      request,
-      {
-        status: outcome.complete ? 'complete' : 'running',
-        ...(outcome.cursor ? { cursor: outcome.cursor } : {}),
-        counts,
-        startedAt,
-      },
-      new Date(now()),
-    );
-  }
+  if (run && !(await save(request, deps, id, run, tally, outcome)))
+    throw new ReplayLeaseLostError(id, countsOf(tally));
   deps.logger.info('replay run finished', {
     ...result,
     destinationId: request.destinationId,
     source: request.source,
     requestedBy: request.requestedBy,
-    resumed: resuming,
   });
   return result;
+}
+
+/** Checkpoints the run with this invocation's counts added, and releases its lease; false if lost. */
+function save(
+  request: ReplayRequest,
+  deps: ReplayDeps,
+  id: string,
+  run: ClaimedRun,
+  tally: Tally,
+  outcome: Outcome,
+): Promise<boolean> {
+  const now = deps.now ?? Date.now;
+  return deps.journal.save(
+    id,
+    request,
+    {
+      status: outcome.complete ? 'complete' : 'running',
+      ...cursorOf(outcome),
+      counts: add(run.counts, countsOf(tally)),
+      startedAt: run.startedAt,
+    },
+    run.claim,
+    new Date(now()),
+  );
+}
+
+function cursorOf(from: { readonly cursor?: ReplayCursor }): { cursor?: ReplayCursor } {
+  return from.cursor ? { cursor: from.cursor } : {};
 }
 
 /**
@@ -125,7 +168,9 @@ export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promi
  *
  * Only messages dead-lettered before the run started are replayed. Without that cut-off, a message
  * replayed into a destination that is still broken comes back to the DLQ within seconds, is received
- * again by this same run, and the run ping-pongs it (and counts it) until its time runs out.
+ * again by this same run, and the run ping-pongs it (and counts it) until its time runs out. A run
+ * continued much later keeps its cut-off too; the selected messages it leaves are counted in
+ * `newerThanRun`, so the caller knows to run again.
  */
 async function replayDlq(
   request: ReplayRequest,
@@ -141,7 +186,10 @@ async function replayDlq(
     for (;;) {
       if (tally.matched >= limit) return { complete: false };
       if (deps.remainingMs() < SAFETY_MS) return { complete: false };
-      const hideSeconds = Math.min(MAX_HIDE_SECONDS, Math.ceil(deps.remainingMs() / 1000) + 60);
+      const hideSeconds = Math.min(
+        MAX_HIDE_SECONDS,
+        Math.ceil((deps.remainingMs() + LEASE_MARGIN_MS) / 1000),
+      );
       const res = await deps.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: deps.dlqUrl,
@@ -160,8 +208,12 @@ async function replayDlq(
         if (tally.matched >= limit) {
           // Past the limit: not looked at, left for the next invocation.
           held.push(handle);
-        } else if (arrivedAfter(m, cutoffMs) || !selects(request, m)) {
+        } else if (!selects(request, m)) {
           tally.skipped += 1;
+          held.push(handle);
+        } else if (arrivedAfter(m, cutoffMs)) {
+          tally.skipped += 1;
+          tally.newerThanRun += 1;
           held.push(handle);
         } else {
           tally.matched += 1;
@@ -376,6 +428,10 @@ async function audit(
       target: `${request.source}:${id}${request.requestedBy ? ` by ${request.requestedBy}` : ''}`,
     })
     .catch((error: unknown) => deps.logger.warn('could not record the replay', { error }));
+}
+
+function countsOf(t: Tally): ReplayCounts {
+  return { matched: t.matched, replayed: t.replayed, skipped: t.skipped, failed: t.failed };
 }
 
 function add(a: ReplayCounts, b: ReplayCounts): ReplayCounts {

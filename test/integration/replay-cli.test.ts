@@ -181,7 +181,7 @@ describe('npx pushrail replay on the local runtime', () => {
     return rows;
   }
 
-  it('replays the DLQ of a destination fixed after failing: everything delivered once, DLQ empty', async () => {
+  it('replays the DLQ of a destination fixed after failing, saying when it continues a limited run and that newer dead letters need another run: everything delivered once, DLQ empty', async () => {
     // The customer deletes the bucket: every delivery now fails permanently (NoSuchBucket).
     await customerS3().send(new DeleteBucketCommand({ Bucket: destination.bucket }));
     const events = Array.from({ length: EVENTS }, (_, i) => ({
@@ -217,23 +217,37 @@ describe('npx pushrail replay on the local runtime', () => {
     expect(dry.stdout).toContain(`dry run: matched ${EVENTS}, replayed 0, skipped 0, failed 0`);
     expect(await dlqDepth()).toBe(EVENTS);
 
-    // The customer fixes the bucket; on-call replays the DLQ.
+    // On-call moves 2 while the bucket is still missing: they fail again and are dead-lettered anew,
+    // after the run started.
+    const replay = (...extra: string[]) =>
+      pushrail(['replay', '--destination', destination.id, '--dlq', '--state-dir', stateDir, ...extra]);
+    const limited = await replay('--limit', '2');
+    expect(limited.code, limited.stderr).toBe(0);
+    expect(limited.stdout).toContain('matched 2, replayed 2, skipped 0, failed 0 (stopped before the end');
+    expect(limited.stderr).not.toContain('continuing the run');
+    await waitFor('the 2 back in the DLQ', async () => ((await dlqDepth()) === EVENTS ? true : undefined));
+
+    // The customer fixes the bucket; on-call replays the DLQ: the same selection continues the limited
+    // run, with its cut-off, and says so.
     await ensureBucket(destination, customer, target());
-    const result = await pushrail([
-      'replay',
-      '--destination',
-      destination.id,
-      '--dlq',
-      '--state-dir',
-      stateDir,
-    ]);
+    const result = await replay();
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim().split('\n')).toContain(
-      `matched ${EVENTS}, replayed ${EVENTS}, skipped 0, failed 0`,
+      `matched ${EVENTS - 2}, replayed ${EVENTS - 2}, skipped 2, failed 0`,
     );
     expect(result.stderr).toContain(
       `Replaying on the local runtime at ${state.apiUrl} (${state.replayFunctionName})`,
     );
+    expect(result.stderr).toMatch(/continuing the run started at \S+Z: messages dead-lettered after that/);
+    expect(result.stderr).toContain('2 matching message(s) were dead-lettered after this run started');
+    expect(result.stderr).toContain('run the same command again to replay them');
+
+    // Running the same command again starts a new run, which replays them.
+    const again = await replay();
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n')).toContain('matched 2, replayed 2, skipped 0, failed 0');
+    expect(again.stderr).not.toContain('continuing the run');
+    expect(again.stderr).not.toContain('run the same command again');
 
     const rows = await waitFor('every event in the bucket', async () => {
       const found = await rowsInBucket();

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageBatchCommand,
@@ -8,21 +9,28 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/destination-consumer.js';
+import { ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
 import {
   type Destination,
   type PushrailConfig,
   parseConfig,
   type S3Destination,
 } from '../../lambdas/core/config.js';
-import { ReplayRequestError } from '../../lambdas/core/errors.js';
-import type { ReplayResult } from '../../lambdas/core/replay-request.js';
-import { consumerSettings } from '../../lambdas/core/resources.js';
+import { ReplayInProgressError, ReplayRequestError } from '../../lambdas/core/errors.js';
+import {
+  ReplayRequestSchema,
+  type ReplayResult,
+  replayId as replayIdOf,
+} from '../../lambdas/core/replay-request.js';
+import { consumerSettings, DAY_SECONDS } from '../../lambdas/core/resources.js';
 import { createEventBridgeSenderHandler } from '../../lambdas/eventbridge-sender/handler.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
+import { type ReplayDeps, runReplay } from '../../lambdas/replay/run-replay.js';
 import { createS3BatcherHandler } from '../../lambdas/s3-batcher/handler.js';
 import { clientConfig, type EmulatorTarget, s3ClientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
@@ -77,6 +85,8 @@ const config: PushrailConfig = parseConfig({
     s3Destination('broken'), // bucket deleted by the customer: every event dead-letters
     s3Destination('archive'), // healthy: delivered once, then replayed by window
     s3Destination('limited'), // bucket deleted too: a DLQ of 25 replayed in two limited runs
+    s3Destination('contended'), // bucket deleted: a DLQ replayed by two invocations at once
+    s3Destination('crashed'), // bucket deleted: a DLQ replay whose invocation dies mid-run
     {
       id: 'bus',
       type: 'EVENTBRIDGE',
@@ -137,7 +147,7 @@ beforeAll(async () => {
     );
   }
   // The customer deleted these buckets after configuring the destinations.
-  for (const id of ['broken', 'limited']) {
+  for (const id of ['broken', 'limited', 'contended', 'crashed']) {
     await customerS3().send(new DeleteBucketCommand({ Bucket: s3DestinationOf(id).bucket }));
   }
 });
@@ -310,6 +320,83 @@ async function readInbox(): Promise<{ detail: { eventId: string } }[]> {
   return out;
 }
 
+/** The `replay#<replayId>` item of a request: the run's checkpoint and lease. */
+async function runItem(request: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+  const parsed = ReplayRequestSchema.parse(request);
+  const { Item } = await dynamodb.send(
+    new GetItemCommand({
+      TableName: harness.tables.attempts,
+      Key: marshall({ destinationId: parsed.destinationId, sk: `replay#${replayIdOf(parsed)}` }),
+      ConsistentRead: true,
+    }),
+  );
+  return Item ? unmarshall(Item) : undefined;
+}
+
+/**
+ * The replay function's dependencies as the handler builds them (lambdas/replay/handler.ts), for a DLQ
+ * replay, with the clients a test slows down or breaks to stage a concurrent or a crashed invocation.
+ */
+function dlqReplayDeps(
+  destinationId: string,
+  invocationId: string,
+  clients: { readonly sqs?: SQSClient; readonly journalDynamodb?: DynamoDBClient } = {},
+): ReplayDeps {
+  const retentionSeconds = config.retentionDays * DAY_SECONDS;
+  const attemptsTable = harness.tables.attempts as string;
+  const deadline = Date.now() + 15 * 60 * 1000;
+  return {
+    sqs: clients.sqs ?? sqs,
+    attempts: new AttemptLog(dynamodb, attemptsTable, retentionSeconds),
+    journal: new ReplayJournal(clients.journalDynamodb ?? dynamodb, attemptsTable, retentionSeconds),
+    destinationType: () => 'S3',
+    queueUrl: queueUrlOf(destinationId),
+    dlqUrl: dlqUrlOf(destinationId),
+    readEvents: () => Promise.reject(new Error('a DLQ replay reads no stored events')),
+    scanWindow: () => Promise.reject(new Error('a DLQ replay scans no window')),
+    remainingMs: () => deadline - Date.now(),
+    invocationId,
+    logger: new Logger({ serviceName: 'pushrail-replay' }),
+  };
+}
+
+/** A promise and the function that settles it. */
+function signal(): { readonly promise: Promise<void>; readonly fire: () => void } {
+  let fire = () => {};
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
+/** Runs before each call of a client: how a test pauses an invocation mid-run, or makes it die there. */
+type Hook = (commandName: string, input: Record<string, unknown>) => Promise<void>;
+const HOOK = { step: 'initialize', name: 'testHook' } as const;
+
+function hookedSqs(hook: Hook): SQSClient {
+  const client = new SQSClient({ endpoint: endpoint(), region: REGION });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      await hook(context.commandName ?? '', args.input as Record<string, unknown>);
+      return next(args);
+    },
+    HOOK,
+  );
+  return client;
+}
+
+function hookedDynamodb(hook: Hook): DynamoDBClient {
+  const client = new DynamoDBClient({ endpoint: endpoint(), region: REGION });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      await hook(context.commandName ?? '', args.input as Record<string, unknown>);
+      return next(args);
+    },
+    HOOK,
+  );
+  return client;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 describe('replay of the DLQ of a permanently failed S3 destination (bucket missing)', () => {
@@ -349,7 +436,7 @@ describe('replay of the DLQ of a permanently failed S3 destination (bucket missi
     const error = await invokeReplay({ destinationId: 'nope', source: 'dlq' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ReplayRequestError);
     expect((error as Error).message).toContain('unknown destination "nope"');
-    expect((error as Error).message).toContain('broken, archive, limited, bus');
+    expect((error as Error).message).toContain('broken, archive, limited, contended, crashed, bus');
     expect((error as ReplayRequestError).details.map((d) => d.field)).toEqual(['destinationId']);
     expect(await depth(dlqUrlOf('broken'))).toEqual({ visible: 12, hidden: 0 });
   });
@@ -540,6 +627,9 @@ describe('a limited DLQ replay', () => {
     const second = await invokeReplay({ destinationId: 'limited', source: 'dlq', limit: 100 });
     expect(second).toMatchObject({ complete: true, matched: 15, replayed: 15, skipped: 0, failed: 0 });
     expect(second.replayId).toBe(first.replayId);
+    // It says it continued the first run, whose start stays the DLQ cut-off.
+    expect(first).toMatchObject({ resumed: false, newerThanRun: 0 });
+    expect(second).toMatchObject({ resumed: true, startedAt: first.startedAt, newerThanRun: 0 });
     expect(await depth(dlqUrlOf('limited'))).toEqual({ visible: 0, hidden: 0 });
     const queued = (await peekQueue(sqs, queueUrlOf('limited'))).map(eventIdOf);
     expect(queued).toHaveLength(25);
@@ -551,5 +641,175 @@ describe('a limited DLQ replay', () => {
       status: 'complete',
       counts: { matched: 25, replayed: 25, skipped: 0, failed: 0 },
     });
+  });
+});
+
+describe('two invocations of the same DLQ replay at once', () => {
+  const request = { destinationId: 'contended', source: 'dlq', requestedBy: 'alice@acme.test' };
+  let posted: string[];
+
+  beforeAll(async () => {
+    posted = await post(eventsFor('contended', 20));
+    expect(await drain('contended')).toBe(20);
+    expect(await depth(dlqUrlOf('contended'))).toEqual({ visible: 20, hidden: 0 });
+  });
+
+  it('refuses the second while the first runs, before it moves anything, and journals exactly what the first moved', async () => {
+    // The first invocation pauses before its first send: it has claimed the run and holds 10 dead letters.
+    const paused = signal();
+    const resume = signal();
+    const slowSqs = hookedSqs(async (command) => {
+      if (command !== 'SendMessageBatchCommand') return;
+      paused.fire();
+      await resume.promise;
+    });
+    const first = runReplay(
+      ReplayRequestSchema.parse(request),
+      dlqReplayDeps('contended', 'first', { sqs: slowSqs }),
+    );
+    await paused.promise;
+    const claimed = await runItem(request);
+    expect(claimed).toMatchObject({ status: 'running', leaseOwner: 'first', requestedBy: 'alice@acme.test' });
+
+    // Bob retries the same selection meanwhile, through the deployed handler.
+    const error = await invokeReplay({ ...request, requestedBy: 'bob@acme.test' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReplayInProgressError);
+    const message = (error as Error).message;
+    expect(message).toContain(replayIdOf(ReplayRequestSchema.parse(request)));
+    expect(message).toContain(`requested by alice@acme.test at ${claimed?.updatedAt}`);
+    expect(message).toContain(`retry after ${new Date(claimed?.leaseUntil as number).toISOString()}`);
+    // Nothing moved, nothing journaled by Bob: every dead letter is still in the DLQ, the queue is empty,
+    // and the run is still the first invocation's.
+    const dlq = await depth(dlqUrlOf('contended'));
+    expect(dlq.visible + dlq.hidden).toBe(20);
+    expect(await depth(queueUrlOf('contended'))).toEqual({ visible: 0, hidden: 0 });
+    expect(await runItem(request)).toEqual(claimed);
+
+    resume.fire();
+    const result = await first;
+    expect(result).toMatchObject({
+      complete: true,
+      resumed: false,
+      matched: 20,
+      replayed: 20,
+      skipped: 0,
+      failed: 0,
+    });
+    slowSqs.destroy();
+
+    // The journal's counts are what was moved: all 20, each once, and the lease is released.
+    const moved = (await peekQueue(sqs, queueUrlOf('contended'))).map(eventIdOf);
+    expect([...moved].sort()).toEqual([...posted].sort());
+    expect(await depth(dlqUrlOf('contended'))).toEqual({ visible: 0, hidden: 0 });
+    const journal = await runItem(request);
+    expect(journal).toMatchObject({
+      status: 'complete',
+      requestedBy: 'alice@acme.test',
+      counts: { matched: moved.length, replayed: moved.length, skipped: 0, failed: 0 },
+    });
+    expect(journal).not.toHaveProperty('leaseOwner');
+  });
+
+  it('lets exactly one through when both read the checkpoint before either claims it', async () => {
+    // The 20 fail again (the bucket is still missing) and are back in the DLQ.
+    expect(await drain('contended')).toBe(20);
+    const sk = `replay#${replayIdOf(ReplayRequestSchema.parse(request))}`;
+    let reads = 0;
+    const bothRead = signal();
+    const racingDynamodb = hookedDynamodb(async (command, input) => {
+      const item = unmarshall((input.Key ?? input.Item ?? {}) as never);
+      if (item.sk !== sk) return;
+      if (command === 'GetItemCommand' && ++reads === 2) bothRead.fire();
+      if (command === 'PutItemCommand' && item.leaseOwner) await bothRead.promise;
+    });
+    const parsed = ReplayRequestSchema.parse(request);
+    const [a, b] = await Promise.allSettled([
+      runReplay(parsed, dlqReplayDeps('contended', 'racer-a', { journalDynamodb: racingDynamodb })),
+      runReplay(parsed, dlqReplayDeps('contended', 'racer-b', { journalDynamodb: racingDynamodb })),
+    ]);
+    racingDynamodb.destroy();
+    const settled = [a, b];
+    const won = settled.filter((r) => r.status === 'fulfilled');
+    const refused = settled.filter((r) => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(ReplayInProgressError);
+    expect((won[0] as PromiseFulfilledResult<ReplayResult>).value).toMatchObject({
+      matched: 20,
+      replayed: 20,
+    });
+    expect(await depth(dlqUrlOf('contended'))).toEqual({ visible: 0, hidden: 0 });
+    expect(await runItem(request)).toMatchObject({
+      status: 'complete',
+      counts: { matched: 20, replayed: 20, skipped: 0, failed: 0 },
+    });
+  });
+});
+
+describe('a DLQ replay whose invocation crashes', () => {
+  const request = { destinationId: 'crashed', source: 'dlq', requestedBy: 'carol@acme.test' };
+  let posted: string[];
+
+  beforeAll(async () => {
+    posted = await post(eventsFor('crashed', 15));
+    expect(await drain('crashed')).toBe(15);
+  });
+
+  it('holds the run until its lease lapses; the next invocation then takes it over and continues it', async () => {
+    // The invocation dies after moving its first batch of 10: its next receive fails, and it never
+    // writes to the journal again (not even to release its lease).
+    let receives = 0;
+    const dyingSqs = hookedSqs(async (command) => {
+      if (command === 'ReceiveMessageCommand' && ++receives === 2) throw new Error('Runtime exited');
+    });
+    let claims = 0;
+    const dyingDynamodb = hookedDynamodb(async (command) => {
+      if (command === 'PutItemCommand' && ++claims > 1) throw new Error('Runtime exited');
+    });
+    await expect(
+      runReplay(
+        ReplayRequestSchema.parse(request),
+        dlqReplayDeps('crashed', 'crashed-invocation', { sqs: dyingSqs, journalDynamodb: dyingDynamodb }),
+      ),
+    ).rejects.toThrow('Runtime exited');
+    dyingSqs.destroy();
+    dyingDynamodb.destroy();
+    const left = await runItem(request);
+    expect(left).toMatchObject({ status: 'running', leaseOwner: 'crashed-invocation' });
+    expect(await depth(dlqUrlOf('crashed'))).toEqual({ visible: 5, hidden: 0 });
+    expect(await depth(queueUrlOf('crashed'))).toEqual({ visible: 10, hidden: 0 });
+
+    // While the lease lasts, the run is refused, and nothing moves.
+    await expect(invokeReplay(request)).rejects.toBeInstanceOf(ReplayInProgressError);
+    expect(await depth(dlqUrlOf('crashed'))).toEqual({ visible: 5, hidden: 0 });
+
+    // The lease lapses (as 16 minutes would make it).
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: harness.tables.attempts,
+        Key: marshall({ destinationId: 'crashed', sk: left?.sk }),
+        UpdateExpression: 'SET leaseUntil = :past',
+        ExpressionAttributeValues: marshall({ ':past': Date.now() - 1 }),
+      }),
+    );
+    const result = await invokeReplay(request);
+    expect(result).toMatchObject({
+      complete: true,
+      resumed: true,
+      startedAt: left?.startedAt,
+      matched: 5,
+      replayed: 5,
+      newerThanRun: 0,
+    });
+    expect(await depth(dlqUrlOf('crashed'))).toEqual({ visible: 0, hidden: 0 });
+    const queued = (await peekQueue(sqs, queueUrlOf('crashed'))).map(eventIdOf);
+    expect([...queued].sort()).toEqual([...posted].sort());
+    // The crashed invocation's 10 died with it: the journal has what was checkpointed.
+    const journal = await runItem(request);
+    expect(journal).toMatchObject({
+      status: 'complete',
+      counts: { matched: 5, replayed: 5, skipped: 0, failed: 0 },
+    });
+    expect(journal).not.toHaveProperty('leaseOwner');
   });
 });
