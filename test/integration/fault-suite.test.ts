@@ -37,12 +37,12 @@ import { peekQueue } from '../support/queues.js';
  *
  * FAULT_SUITE_EVENTS events (default 600, about 3 minutes; `npm run test:faults` runs 10,000) over two
  * customers, each with an S3 and an EventBridge destination (c2's bus only takes `invoice.*`), are
- * POSTed through the real ingest handler: batches of up to 500, single-event bodies, and about one
- * request in twelve sent again (a producer retry: same eventIds, `duplicate: true`, no second
- * fan-out). The real S3 batcher and EventBridge sender then run under QueuePollers (the event source
- * mapping stand-in, with the deployed batch settings), the four consumers concurrently, until every
- * queue is empty, with every AWS call they make going through a ChaosProxy in front of moto
- * (test/support/fault-suite/) that injects:
+ * POSTed through the real ingest handler, in waves of about WAVE_EVENTS: batches of up to 500,
+ * single-event bodies, and about one request in twelve sent again (a producer retry: same eventIds,
+ * `duplicate: true`, no second fan-out). After each wave the real S3 batcher and EventBridge sender
+ * run under QueuePollers (the event source mapping stand-in, with the deployed batch settings), the
+ * four consumers concurrently, until every queue is empty, with every AWS call they make going
+ * through a ChaosProxy in front of moto (test/support/fault-suite/) that injects:
  *
  * | fault                                    | how                                                       | step boundary / path exercised                      |
  * |------------------------------------------|-----------------------------------------------------------|-----------------------------------------------------|
@@ -63,11 +63,12 @@ import { peekQueue } from '../support/queues.js';
  * |                                          |                                                           | redelivery re-sends them (at least once)            |
  * | crash before the queue delete (both)     | the handler runs to the end, the poller skips the delete  | all work done; the whole batch comes back           |
  * |                                          | (`runOnce({ deleteAfter: false })`)                       |                                                     |
- * | duplicate queue deliveries               | copies of ~4% of the messages (a third of those twice)    | the same event twice in one batch, in two batches,  |
- * |                                          | before the consumers start, ~1% more after a first drain  | and again after it was delivered                    |
+ * | duplicate queue deliveries               | copies of ~4% of a wave's messages (a third of those      | the same event twice in one batch, in two batches,  |
+ * |                                          | twice) before its consumers start, ~1% more at the end    | and again after it was delivered                    |
  * | a permanently broken destination         | c2-s3's bucket is deleted after provisioning              | NoSuchBucket → DLQ with the reason; the customer    |
  * |                                          |                                                           | creates the bucket, on-call replays the DLQ (replay |
- * |                                          |                                                           | handler: a dry run, then the move) → delivered      |
+ * |                                          |                                                           | handler: a dry run, then the move, `limit` at a     |
+ * |                                          |                                                           | time, each slice delivered) → delivered             |
  *
  * A crash is the function dying: from the trigger until the invocation ends, every request of that
  * destination's function is answered with a non-retryable error by the proxy and never reaches moto,
@@ -88,8 +89,7 @@ import { peekQueue } from '../support/queues.js';
  * (ExpectedBucketOwner, If-None-Match, ≤ 10 entries per PutEvents, only failed entries re-sent).
  *
  * FAULT_SUITE_SEED repeats a run's choices (the SDK's own jitter aside); FAULT_SUITE_LOG_LEVEL shows
- * the handlers' logs; FAULT_SUITE_DEBUG prints where moto spent its time. moto's EventBridge costs
- * about 0.1 s per entry delivered to the inbox rule's queue, which is what bounds the default size.
+ * the handlers' logs; FAULT_SUITE_DEBUG prints where moto spent its time and when each phase ended.
  */
 
 // Consumers log every transient failure; thousands of injected faults would bury the output.
@@ -107,6 +107,15 @@ const CUSTOMERS = { c1: `acct_c1_${RUN}`, c2: `acct_c2_${RUN}` } as const;
 /** S3 batches: about ten first-pass batches per S3 destination whatever the size (10,000 → 500). */
 const MAX_EVENTS = Math.min(1000, Math.max(20, Math.round(EVENTS / 2 / 10)));
 const BROKEN = 'c2-s3';
+/**
+ * Events posted per wave; each wave is delivered before the next is posted. moto's SQS costs grow with
+ * a queue's depth (every SendMessage reads the queue's attributes, which count every message, and every
+ * receive and delete walks the queue), so a 10,000-event backlog took hours to drain; deep queues change
+ * nothing the suite checks.
+ */
+const WAVE_EVENTS = 1000;
+/** DLQ messages the replay moves per invocation (on-call's `--limit`), delivered before it continues. */
+const REPLAY_LIMIT = 1000;
 
 const endpoint = () => inject('awsEndpoint');
 
@@ -229,6 +238,24 @@ function expectedRoutes(event: CanonicalEvent): string[] {
   return toBus ? ['c2-eb', 'c2-s3'] : ['c2-s3'];
 }
 
+/** Consecutive requests of about `size` events each (a request is never split). */
+function intoWaves<T extends { readonly events: readonly unknown[] }>(
+  posts: readonly T[],
+  size: number,
+): T[][] {
+  const waves: T[][] = [[]];
+  let count = 0;
+  for (const request of posts) {
+    if (count >= size) {
+      waves.push([]);
+      count = 0;
+    }
+    (waves.at(-1) as T[]).push(request);
+    count += request.events.length;
+  }
+  return waves;
+}
+
 function sample<T>(random: () => number, items: readonly T[], share: number): T[] {
   return items.filter(() => random() < share);
 }
@@ -329,55 +356,20 @@ describe('fault-injection suite', () => {
     }
     lap('setup');
 
-    // --- Producers: batches, single events, retries.
+    // --- Producers (batches, single events, retries) and consumers, wave by wave.
     const events = makeEvents(EVENTS, [CUSTOMERS.c1, CUSTOMERS.c2], RUN, random);
     const byKey = new Map<string, CanonicalEvent>(events.map((e) => [e.idempotencyKey, e]));
     const eventIdOfKey = new Map<string, string>();
     const routed = new Map<string, Set<string>>(config.destinations.map((d) => [d.id, new Set<string>()]));
     const eventById = new Map<string, CanonicalEvent>();
+    /** The stored record of every accepted event, what every row and entry must be. */
+    const records = new Map<string, string>();
     const posts = planPosts(events, random);
+    const waves = intoWaves(posts, WAVE_EVENTS);
     let retries = 0;
-    for (const request of posts) {
-      const body = request.single ? request.events[0] : { events: request.events };
-      const res = await post(harness.handler, body);
-      expect(res.status, JSON.stringify(res.results).slice(0, 500)).toBe(202);
-      expect(res.results).toHaveLength(request.events.length);
-      if (request.retry) retries += 1;
-      res.results.forEach((result, i) => {
-        const event = request.events[i] as CanonicalEvent;
-        const known = eventIdOfKey.get(event.idempotencyKey);
-        // A producer retry answers the same eventId, marked duplicate; a first post is not a duplicate.
-        expect(result.duplicate).toBe(known !== undefined);
-        if (known) expect(result.eventId).toBe(known);
-        eventIdOfKey.set(event.idempotencyKey, result.eventId);
-        eventById.set(result.eventId, event);
-        const expected = expectedRoutes(event);
-        expect([...result.destinations].sort()).toEqual([...expected].sort());
-        for (const id of result.destinations) routed.get(id)?.add(result.eventId);
-      });
-    }
-    const accepted = eventIdOfKey.size;
-    expect(accepted).toBe(byKey.size);
-    lap('ingest');
-
-    // Ingest fanned each event out once, retries included: the queues hold exactly the routed events.
-    for (const d of config.destinations) {
-      expect(await queueCounts(sqs(), queueOf(d.id).queueUrl)).toEqual({
-        visible: routed.get(d.id)?.size,
-        inFlight: 0,
-      });
-    }
-
-    // --- Duplicate deliveries before the consumers start (some events twice more).
-    const dynamodb = new DynamoDBClient({ endpoint: endpoint(), region: REGION });
-    const records = await getRecords(dynamodb, harness.tables.events as string, [...eventById.keys()]);
     let copies = 0;
-    for (const d of config.destinations) {
-      const ids = sample(random, [...(routed.get(d.id) ?? [])], 0.04);
-      copies += await sendCopies(queueOf(d.id).queueUrl, records, [...ids, ...sample(random, ids, 0.3)]);
-    }
+    const dynamodb = new DynamoDBClient({ endpoint: endpoint(), region: REGION });
 
-    // --- Consumers until every queue is empty, the inboxes read as we go.
     const seen = new Map<string, Map<string, number>>(
       config.destinations.filter((d) => d.type === 'EVENTBRIDGE').map((d) => [d.id, new Map()]),
     );
@@ -411,6 +403,59 @@ describe('fault-injection suite', () => {
         maxInvocations: 100 + Math.ceil(EVENTS / 5),
         afterInvocation: (consumer) => readInbox(consumer.destination),
       });
+    const healthy = config.destinations.filter((d) => d.id !== BROKEN).map((d) => d.id);
+
+    for (const [w, wave] of waves.entries()) {
+      /** The events this wave is the first to accept, by destination. */
+      const fresh = new Map<string, Set<string>>(config.destinations.map((d) => [d.id, new Set<string>()]));
+      for (const request of wave) {
+        const body = request.single ? request.events[0] : { events: request.events };
+        const res = await post(harness.handler, body);
+        expect(res.status, JSON.stringify(res.results).slice(0, 500)).toBe(202);
+        expect(res.results).toHaveLength(request.events.length);
+        if (request.retry) retries += 1;
+        res.results.forEach((result, i) => {
+          const event = request.events[i] as CanonicalEvent;
+          const known = eventIdOfKey.get(event.idempotencyKey);
+          // A producer retry answers the same eventId, marked duplicate; a first post is not a duplicate.
+          expect(result.duplicate).toBe(known !== undefined);
+          if (known) expect(result.eventId).toBe(known);
+          eventIdOfKey.set(event.idempotencyKey, result.eventId);
+          eventById.set(result.eventId, event);
+          const expected = expectedRoutes(event);
+          expect([...result.destinations].sort()).toEqual([...expected].sort());
+          for (const id of result.destinations) {
+            routed.get(id)?.add(result.eventId);
+            if (!known) fresh.get(id)?.add(result.eventId);
+          }
+        });
+      }
+      // Ingest fanned each event out once, retries included: with the earlier waves delivered, the queues
+      // hold exactly this wave's routed events.
+      for (const d of config.destinations) {
+        expect(await queueCounts(sqs(), queueOf(d.id).queueUrl), `${d.id}, wave ${w + 1}`).toEqual({
+          visible: fresh.get(d.id)?.size,
+          inFlight: 0,
+        });
+      }
+      const stored = await getRecords(dynamodb, harness.tables.events as string, [
+        ...new Set([...fresh.values()].flatMap((ids) => [...ids])),
+      ]);
+      for (const [id, record] of stored) records.set(id, record);
+
+      // Duplicate deliveries before the consumers start (some events twice more).
+      for (const d of config.destinations) {
+        const ids = sample(random, [...(fresh.get(d.id) ?? [])], 0.04);
+        copies += await sendCopies(queueOf(d.id).queueUrl, records, [...ids, ...sample(random, ids, 0.3)]);
+      }
+      // The consumers until every queue is empty (the inboxes read as they go); the broken destination
+      // dead-letters its share.
+      await drain(config.destinations.map((d) => d.id));
+      lap(`wave ${w + 1}/${waves.length}`);
+    }
+    const accepted = eventIdOfKey.size;
+    expect(accepted).toBe(byKey.size);
+
     // Late duplicates: events already delivered (or dead-lettered) come back once more.
     const lateCopies = async (ids: readonly string[]) => {
       for (const id of ids)
@@ -430,14 +475,13 @@ describe('fault-injection suite', () => {
       } as unknown as Context);
     };
 
-    // Two tracks at once (the consumers are independent): the healthy destinations deliver; the broken
-    // one dead-letters everything, is fixed, has its DLQ replayed and delivers.
-    const healthy = config.destinations.filter((d) => d.id !== BROKEN).map((d) => d.id);
+    // Two tracks at once (the consumers are independent): the healthy destinations take their late
+    // duplicates; the broken one is fixed, has its DLQ replayed and delivers.
     let deadBefore: readonly Message[] = [];
     let replayed = 0;
+    let replayInvocations = 0;
     await Promise.all([
       (async () => {
-        await drain(healthy);
         await lateCopies(healthy);
         await drain(healthy);
         lap('deliver');
@@ -453,7 +497,6 @@ describe('fault-injection suite', () => {
         }
       })(),
       (async () => {
-        await drain([BROKEN]);
         await lateCopies([BROKEN]);
         await drain([BROKEN]);
         // Before the fix: every one of its events is in its DLQ, with the reason.
@@ -468,7 +511,8 @@ describe('fault-injection suite', () => {
           (await readBucket(customer(BROKEN).s3, broken).catch(() => undefined))?.objects.size ?? 0,
         ).toBe(0);
 
-        // The customer creates the bucket; on-call replays the DLQ (a dry run first: nothing moves).
+        // The customer creates the bucket; on-call replays the DLQ (a dry run first: nothing moves), in
+        // slices of REPLAY_LIMIT (`--limit`), each delivered before the next continues the same run.
         await customer(BROKEN).s3.send(new CreateBucketCommand({ Bucket: broken.bucket }));
         const dry = await invokeReplay({
           destinationId: BROKEN,
@@ -478,19 +522,24 @@ describe('fault-injection suite', () => {
         });
         expect(dry).toMatchObject({ dryRun: true, matched: deadBefore.length, replayed: 0, failed: 0 });
         expect((await peekQueue(sqs(), queueOf(BROKEN).dlqUrl)).length).toBe(deadBefore.length);
-        for (let run = 0; ; run += 1) {
+        for (;;) {
           const result = await invokeReplay({
             destinationId: BROKEN,
             source: 'dlq',
+            limit: REPLAY_LIMIT,
             requestedBy: 'fault-suite',
           });
+          replayInvocations += 1;
           expect(result.failed).toBe(0);
+          expect(result.resumed).toBe(replayInvocations > 1);
           replayed += result.replayed;
+          await drain([BROKEN]);
           if (result.complete) break;
-          expect(run, 'replay keeps answering complete: false').toBeLessThan(10);
+          expect(replayInvocations, 'replay keeps answering complete: false').toBeLessThan(
+            Math.ceil(deadBefore.length / REPLAY_LIMIT) + 5,
+          );
         }
         expect(replayed).toBe(deadBefore.length);
-        await drain([BROKEN]);
         lap('fix+replay');
       })(),
     ]);
@@ -532,6 +581,7 @@ describe('fault-injection suite', () => {
       posts: posts.length,
       singlePosts: posts.filter((p) => p.single).length,
       producerRetries: retries,
+      waves: waves.length,
       accepted,
       maxEvents: MAX_EVENTS,
     };
@@ -565,6 +615,7 @@ describe('fault-injection suite', () => {
       'eb.missing': ebMissing,
       'dlq.beforeReplay': deadBefore.length,
       replayed,
+      replayInvocations,
       dlq: [...dlq.values()].reduce((n, ids) => n + ids.length, 0),
       lost,
       dupCopies: copies,
