@@ -2,6 +2,7 @@ import { canonicalJson } from '../lambdas/core/canonical.js';
 import { type PushrailConfig, parseConfig } from '../lambdas/core/config.js';
 import type { CanonicalEvent, EventRecord } from '../lambdas/core/event.js';
 import { deriveEventId } from '../lambdas/core/event-id.js';
+import { seededRandom } from '../test/support/fault-suite/workload.js';
 
 /**
  * The benchmark's workload: events of about 1 KiB from one customer, of two event types in one hour
@@ -51,24 +52,13 @@ export const BENCH_CONFIG: PushrailConfig = parseConfig(
   'bench/workload.ts',
 );
 
-/** A deterministic pseudo-random sequence, so every run posts the same shapes. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `count` events, each padded so that its record is RECORD_BYTES bytes of canonical JSON. `tag` makes
  * the idempotency keys unique per run; `eventType` pins one type (the latency probe's own partition).
  */
 export function makeEvents(count: number, tag: string, eventType?: string): CanonicalEvent[] {
-  const random = prng(count + tag.length * 7919);
+  // Deterministic, so every run posts the same shapes.
+  const random = seededRandom(count + tag.length * 7919);
   return Array.from({ length: count }, (_, i) => {
     const minute = String(Math.floor(random() * 60)).padStart(2, '0');
     const second = String(Math.floor(random() * 60)).padStart(2, '0');
