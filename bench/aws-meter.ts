@@ -7,7 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
-import { entrySize } from '../lambdas/core/eventbridge-entries.js';
+import { entrySize } from '../lambdas/destinations/eventbridge/entries.js';
 import { itemSize, readUnits, writeUnits } from './dynamodb-size.js';
 
 /**

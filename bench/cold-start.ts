@@ -22,7 +22,13 @@ import { BENCH_CONFIG } from './workload.js';
  */
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const FUNCTIONS = ['ingest', 's3-batcher', 'eventbridge-sender', 'replay'] as const;
+/** Each function's handler entry, as the stack bundles it. */
+const FUNCTIONS = {
+  ingest: 'lambdas/ingest/handler.ts',
+  's3-batcher': 'lambdas/destinations/s3/handler.ts',
+  'eventbridge-sender': 'lambdas/destinations/eventbridge/handler.ts',
+  replay: 'lambdas/replay/handler.ts',
+} as const;
 const RUNS = 7;
 
 /** Mirrors ESM_REQUIRE_BANNER in lib/pushrail-function.ts. */
@@ -112,7 +118,7 @@ export async function runColdStart(): Promise<ColdStartResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'pushrail-bench-'));
   try {
     const results: ColdStartResult[] = [];
-    for (const fn of FUNCTIONS) {
+    for (const [fn, entry] of Object.entries(FUNCTIONS)) {
       const outDir = join(dir, fn);
       mkdirSync(outDir);
       const define =
@@ -124,7 +130,7 @@ export async function runColdStart(): Promise<ColdStartResult[]> {
             }
           : {};
       const outfile = join(outDir, 'index.mjs');
-      const built = await build(options(join(REPO, `lambdas/${fn}/handler.ts`), outfile, define));
+      const built = await build(options(join(REPO, entry), outfile, define));
       const packages = new Set<string>();
       for (const input of Object.keys(built.metafile?.inputs ?? {})) {
         const match = /node_modules\/(@aws-sdk\/client-[a-z0-9-]+)\//.exec(input);

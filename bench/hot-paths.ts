@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseIngestRequest } from '../lambdas/core/ingest-request.js';
 import { MiB } from '../lambdas/core/limits.js';
-import { planParts } from '../lambdas/core/s3-parts.js';
+import { planParts } from '../lambdas/destinations/s3/parts.js';
 import { makeEvents, toRecord } from './workload.js';
 
 /**

@@ -2,9 +2,9 @@ import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EventBridgeDestination as EventBridgeDestinationConfig } from '../lambdas/core/config.js';
 import { CONSUMER_FUNCTIONS, consumerVisibilityTimeoutSeconds } from '../lambdas/core/resources.js';
-import { DestinationConsumer, type DestinationConsumerResources } from './destination-consumer.js';
+import { DeliveryFunction, type DeliveryFunctionResources } from './delivery-function.js';
 
-export interface EventBridgeDestinationProps extends DestinationConsumerResources {
+export interface EventBridgeDestinationProps extends DeliveryFunctionResources {
   /** The validated config entry of the EventBridge destination. */
   readonly destination: EventBridgeDestinationConfig;
 }
@@ -17,7 +17,7 @@ export interface EventBridgeDestinationProps extends DestinationConsumerResource
  * customer's PutEvents quota is never flooded however deep the queue gets. The role holds no
  * `events:PutEvents`: the bus is reached with the assumed role or the stored access key only.
  */
-export class EventBridgeDestination extends DestinationConsumer {
+export class EventBridgeDestination extends DeliveryFunction {
   /**
    * The visibility timeout an EventBridge destination's queue needs: derived from the sender's
    * timeout and its batching window (`consumerVisibilityTimeoutSeconds`).
@@ -35,7 +35,7 @@ export class EventBridgeDestination extends DestinationConsumer {
     super(scope, id, {
       ...props,
       functionId: 'EventBridgeSender',
-      entry: 'lambdas/eventbridge-sender/handler.ts',
+      entry: 'lambdas/destinations/eventbridge/handler.ts',
       serviceName: 'pushrail-eventbridge-sender',
       description: `Pushrail EventBridge sender: destination ${destination.id}`,
       timeout: Duration.seconds(settings.timeoutSeconds),

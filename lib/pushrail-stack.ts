@@ -1,15 +1,16 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import type { PushrailConfig } from '../lambdas/core/config.js';
 import { queueNames, TABLES } from '../lambdas/core/resources.js';
 import { routingTable } from '../lambdas/core/routing.js';
-import type { DestinationConsumer, DestinationConsumerResources } from './destination-consumer.js';
+import type { DeliveryFunction, DeliveryFunctionResources } from './delivery-function.js';
 import { DestinationQueue } from './destination-queue.js';
-import { EventStore, type TableRole, tableConstructId } from './event-store.js';
 import { EventBridgeDestination } from './eventbridge-destination.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { Replay } from './replay.js';
 import { S3Destination } from './s3-destination.js';
+import { type TableRole, Tables, tableConstructId } from './tables.js';
 
 /** The stack name when `-c stackName=` is not given. */
 export const DEFAULT_STACK_NAME = 'Pushrail';
@@ -36,10 +37,11 @@ export function pascalCase(id: string): string {
  * routes to), so two stacks in one account never collide.
  */
 export class PushrailStack extends Stack {
-  public readonly eventStore: EventStore;
+  /** Pushrail's DynamoDB tables by role (TABLES). */
+  public readonly tables: Readonly<Record<TableRole, ITable>>;
   public readonly destinationQueues: Readonly<Record<string, DestinationQueue>>;
   /** The consumer of each destination, by destination id. */
-  public readonly consumers: Readonly<Record<string, DestinationConsumer>>;
+  public readonly consumers: Readonly<Record<string, DeliveryFunction>>;
   public readonly ingestApi: IngestApi;
   /** The on-call replay function (output `ReplayFunctionName`). */
   public readonly replay: Replay;
@@ -51,10 +53,12 @@ export class PushrailStack extends Stack {
     // Fails early, naming the rule, if the stack name cannot prefix queue names.
     queueNames(namePrefix, 'x');
 
-    this.eventStore = new EventStore(this, 'EventStore');
+    // 'EventStore' is the construct id the tables were first deployed under: renaming it would replace
+    // the retained tables (new logical ids) instead of keeping them.
+    this.tables = new Tables(this, 'EventStore').tables;
 
     const queues: Record<string, DestinationQueue> = {};
-    const consumers: Record<string, DestinationConsumer> = {};
+    const consumers: Record<string, DeliveryFunction> = {};
     const idOwners = new Map<string, string>();
     for (const destination of config.destinations) {
       const constructId = pascalCase(destination.id);
@@ -75,13 +79,13 @@ export class PushrailStack extends Stack {
             : EventBridgeDestination.queueVisibilityTimeout(),
       });
       queues[destination.id] = queue;
-      const resources: DestinationConsumerResources = {
+      const resources: DeliveryFunctionResources = {
         vendor: config.vendor,
         queue: queue.queue,
         dlq: queue.dlq,
-        eventsTable: this.eventStore.tables.events,
-        sealsTable: this.eventStore.tables.seals,
-        attemptsTable: this.eventStore.tables.attempts,
+        eventsTable: this.tables.events,
+        sealsTable: this.tables.seals,
+        attemptsTable: this.tables.attempts,
         retentionDays: config.retentionDays,
       };
       consumers[destination.id] =
@@ -93,8 +97,8 @@ export class PushrailStack extends Stack {
     this.consumers = consumers;
 
     this.ingestApi = new IngestApi(this, 'IngestApi', {
-      eventsTable: this.eventStore.tables.events,
-      idempotencyTable: this.eventStore.tables.idempotency,
+      eventsTable: this.tables.events,
+      idempotencyTable: this.tables.idempotency,
       destinationQueues: Object.values(queues).map((q) => q.queue),
       routes: routingTable(config, namePrefix),
       retentionDays: config.retentionDays,
@@ -106,8 +110,8 @@ export class PushrailStack extends Stack {
         const queue = queues[d.id] as DestinationQueue;
         return { id: d.id, type: d.type, queue: queue.queue, dlq: queue.dlq };
       }),
-      eventsTable: this.eventStore.tables.events,
-      attemptsTable: this.eventStore.tables.attempts,
+      eventsTable: this.tables.events,
+      attemptsTable: this.tables.attempts,
       retentionDays: config.retentionDays,
     });
 
@@ -134,7 +138,7 @@ export class PushrailStack extends Stack {
     for (const role of Object.keys(TABLES) as TableRole[]) {
       new CfnOutput(this, `${tableConstructId(TABLES[role])}Name`, {
         description: `DynamoDB table: ${role}`,
-        value: this.eventStore.tables[role].tableName,
+        value: this.tables[role].tableName,
       });
     }
     for (const destination of config.destinations) {

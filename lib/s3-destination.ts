@@ -2,9 +2,9 @@ import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { S3Destination as S3DestinationConfig } from '../lambdas/core/config.js';
 import { CONSUMER_FUNCTIONS, consumerVisibilityTimeoutSeconds } from '../lambdas/core/resources.js';
-import { DestinationConsumer, type DestinationConsumerResources } from './destination-consumer.js';
+import { DeliveryFunction, type DeliveryFunctionResources } from './delivery-function.js';
 
-export interface S3DestinationProps extends DestinationConsumerResources {
+export interface S3DestinationProps extends DeliveryFunctionResources {
   /** The validated config entry of the S3 destination. */
   readonly destination: S3DestinationConfig;
 }
@@ -18,7 +18,7 @@ export interface S3DestinationProps extends DestinationConsumerResources {
  * to its own DLQ and obtain the destination's credentials — and nothing on S3: the bucket is written
  * with the assumed role or the stored access key, never with the function's own role.
  */
-export class S3Destination extends DestinationConsumer {
+export class S3Destination extends DeliveryFunction {
   /**
    * The visibility timeout an S3 destination's queue needs: derived from the batcher's timeout and
    * the destination's batching window (`consumerVisibilityTimeoutSeconds`).
@@ -34,7 +34,7 @@ export class S3Destination extends DestinationConsumer {
     super(scope, id, {
       ...props,
       functionId: 'S3Batcher',
-      entry: 'lambdas/s3-batcher/handler.ts',
+      entry: 'lambdas/destinations/s3/handler.ts',
       serviceName: 'pushrail-s3-batcher',
       description: `Pushrail S3 batcher: destination ${destination.id} (bucket ${destination.bucket})`,
       timeout: Duration.seconds(CONSUMER_FUNCTIONS.s3.timeoutSeconds),

@@ -2,7 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DestinationAuth } from '../core/config.js';
 import { CredentialProvider, type CustomerCredentials, secretsClientsByRegion } from './credentials.js';
-import type { DeliveryOutcome } from './destination-consumer.js';
+import type { DeliveryOutcome } from './delivery-batch.js';
 
 /** Seams for tests: the clock the credential cache runs on, and the backoff's jitter. */
 export interface ConsumerOptions {

@@ -1,5 +1,5 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { PlannedPart } from '../core/s3-parts.js';
+import type { PlannedPart } from '../destinations/s3/parts.js';
 
 export interface PartTarget {
   readonly bucket: string;

@@ -1,7 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { expect } from 'vitest';
 import { TABLES } from '../../lambdas/core/resources.js';
-import { tableConstructId } from '../../lib/event-store.js';
+import { tableConstructId } from '../../lib/tables.js';
 
 export interface Resource {
   readonly Type: string;

@@ -26,7 +26,7 @@ import { type EventBridgeDestination, type PushrailConfig, parseConfig } from '.
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
 import { CONSUMER_FUNCTIONS } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/eventbridge-sender/handler.js';
+import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import { clientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
 import { busName } from '../../local/customer-resources.js';

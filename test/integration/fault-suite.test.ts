@@ -4,7 +4,7 @@ import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/cli
 import { type Message, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/destination-consumer.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { getRecords } from '../../lambdas/adapters/event-store.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import {
@@ -15,9 +15,9 @@ import {
 } from '../../lambdas/core/config.js';
 import type { CanonicalEvent } from '../../lambdas/core/event.js';
 import { consumerSettings } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/eventbridge-sender/handler.js';
+import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import { createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
-import { createS3BatcherHandler } from '../../lambdas/s3-batcher/handler.js';
 import { clientConfig, s3ClientConfig } from '../../local/aws-clients.js';
 import { customerAccess } from '../../local/customer-credentials.js';
 import { localConsumerEnvironment } from '../../local/destination-consumers.js';

@@ -13,7 +13,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
-import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/destination-consumer.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
 import {
   type Destination,
@@ -28,10 +28,10 @@ import {
   replayId as replayIdOf,
 } from '../../lambdas/core/replay-request.js';
 import { consumerSettings, DAY_SECONDS } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/eventbridge-sender/handler.js';
+import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import { createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
 import { type ReplayDeps, runReplay } from '../../lambdas/replay/run-replay.js';
-import { createS3BatcherHandler } from '../../lambdas/s3-batcher/handler.js';
 import { clientConfig, type EmulatorTarget, s3ClientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
 import { ensureBucket } from '../../local/customer-resources.js';

@@ -4,13 +4,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
-import type { QueuedEvent } from '../../lambdas/adapters/destination-consumer.js';
+import type { QueuedEvent } from '../../lambdas/adapters/delivery-batch.js';
 import { SealStore } from '../../lambdas/adapters/seal-store.js';
 import { parseConfig, type S3Destination } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
-import { buildPart, compareRecords } from '../../lambdas/core/s3-parts.js';
-import { deliverParts, type S3DeliveryDeps } from '../../lambdas/s3-batcher/deliver-parts.js';
+import { deliverParts, type S3DeliveryDeps } from '../../lambdas/destinations/s3/deliver-parts.js';
+import { buildPart, compareRecords } from '../../lambdas/destinations/s3/parts.js';
 import { provision } from '../../local/provision.js';
 import { seedEvent } from '../support/seed-event.js';
 

@@ -3,8 +3,8 @@ import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { type EventBridgeDestination, parseConfig, sourceNamespace } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
-import { chunkEntries, entrySize, toEntry } from '../../lambdas/core/eventbridge-entries.js';
 import { KiB, MiB, PUT_EVENTS_MAX_REQUEST_BYTES } from '../../lambdas/core/limits.js';
+import { chunkEntries, entrySize, toEntry } from '../../lambdas/destinations/eventbridge/entries.js';
 import { seedEvent } from '../support/seed-event.js';
 
 const BUS = 'arn:aws:events:us-east-1:123456789012:event-bus/pushrail-events';

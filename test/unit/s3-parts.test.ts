@@ -13,7 +13,7 @@ import {
   type PlannedPart,
   partitionOf,
   planParts,
-} from '../../lambdas/core/s3-parts.js';
+} from '../../lambdas/destinations/s3/parts.js';
 
 const LIMITS = { maxEvents: 1000, maxBytes: 1 * MiB };
 

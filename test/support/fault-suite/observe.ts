@@ -10,7 +10,7 @@ import { canonicalJson } from '../../../lambdas/core/canonical.js';
 import type { S3Destination } from '../../../lambdas/core/config.js';
 import { type EventRecord, EventRecordSchema } from '../../../lambdas/core/event.js';
 import { MiB } from '../../../lambdas/core/limits.js';
-import { compareRecords, objectKey, partitionOf } from '../../../lambdas/core/s3-parts.js';
+import { compareRecords, objectKey, partitionOf } from '../../../lambdas/destinations/s3/parts.js';
 
 /** What the customer finds in an S3 destination's bucket, and what is wrong with it. */
 export interface BucketView {

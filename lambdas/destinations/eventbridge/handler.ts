@@ -1,13 +1,13 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import { CONSUMER_QUEUE_ENV, ConsumerRuntime, type SqsHandler } from '../adapters/consumer-handler.js';
-import { credentialsMode } from '../adapters/credentials.js';
-import type { ConsumerOptions } from '../adapters/customer-clients.js';
-import { EventBusVerifier } from '../adapters/event-bus-verifier.js';
-import { lazyHandler } from '../adapters/lazy-handler.js';
-import { EventBridgeDestinationSchema, sourceNamespace } from '../core/config.js';
-import { CONSUMER_ENV } from '../core/function-env.js';
-import { jsonOf, readEnv } from '../core/read-env.js';
+import { credentialsMode } from '../../adapters/credentials.js';
+import type { ConsumerOptions } from '../../adapters/customer-clients.js';
+import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
+import { lazyHandler } from '../../adapters/lazy-handler.js';
+import { EventBridgeDestinationSchema, sourceNamespace } from '../../core/config.js';
+import { CONSUMER_ENV } from '../../core/function-env.js';
+import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverEntries } from './deliver-entries.js';
 
 /**
@@ -28,7 +28,7 @@ export function createEventBridgeSenderHandler(
   );
   const destination = env[CONSUMER_ENV.destination];
   const entrySource = sourceNamespace({ vendor: env[CONSUMER_ENV.vendor] }, destination);
-  const runtime = new ConsumerRuntime(
+  const runtime = new DeliveryRuntime(
     destination,
     'pushrail-eventbridge-sender',
     env,

@@ -9,7 +9,7 @@ import { DAY_SECONDS } from '../core/resources.js';
 import { AttemptLog } from './attempt-log.js';
 import type { CustomerCredentials } from './credentials.js';
 import { type ConsumerOptions, CustomerClients } from './customer-clients.js';
-import { consumeBatch, type DeliveryOutcome, type QueuedEvent } from './destination-consumer.js';
+import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './delivery-batch.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -32,10 +32,10 @@ export interface ConsumerBatch<C> {
 
 /**
  * The part every destination consumer shares: the logger, the attempt log, the customer's clients per
- * batch, and the SQS side (partial batch failures, backoff, DLQ) in consumeBatch. A consumer brings
+ * batch, and the SQS side (partial batch failures, backoff, DLQ) in runDeliveryBatch. A consumer brings
  * only its delivery: the S3 batcher's parts, the EventBridge sender's entries.
  */
-export class ConsumerRuntime<C> {
+export class DeliveryRuntime<C> {
   public readonly logger: Logger;
   public readonly dynamodb = new DynamoDBClient({});
   public readonly attempts: AttemptLog;
@@ -65,7 +65,7 @@ export class ConsumerRuntime<C> {
   ): SqsHandler {
     return async (event, context) => {
       this.logger.addContext(context);
-      return consumeBatch(
+      return runDeliveryBatch(
         event,
         async (events) => {
           const outcomes = await deliver(events, await this.customer.forBatch());

@@ -14,7 +14,7 @@ import { PushrailFunction } from './pushrail-function.js';
  * (lambdas/adapters). Explicit actions rather than `grantReadWriteData`: no Scan, Query or
  * BatchWriteItem that no code path uses.
  */
-export const CONSUMER_TABLE_ACTIONS = {
+export const DELIVERY_TABLE_ACTIONS = {
   /** adapters/event-store.ts `getRecords`: stored records of a sealed part's members. */
   events: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
   /** adapters/attempt-log.ts: one PutItem per attempt; nothing reads the audit trail here. */
@@ -74,7 +74,7 @@ export interface ConsumerEventSourceSettings {
 }
 
 /** What every destination consumer is wired to: its queues, the tables, and config-wide settings. */
-export interface DestinationConsumerResources {
+export interface DeliveryFunctionResources {
   /** The vendor of the config (`VENDOR`). */
   readonly vendor: string;
   /** The destination's work queue, consumed through the event source mapping. */
@@ -96,7 +96,7 @@ export interface DestinationConsumerResources {
   readonly logRetention?: RetentionDays;
 }
 
-export interface DestinationConsumerProps extends DestinationConsumerResources {
+export interface DeliveryFunctionProps extends DeliveryFunctionResources {
   /** The validated config entry of the destination (passed whole to the function as `DESTINATION`). */
   readonly destination: Destination;
   /** Construct id of the function (`S3Batcher`, `EventBridgeSender`): it shows in the generated name. */
@@ -134,17 +134,17 @@ export interface DestinationConsumerProps extends DestinationConsumerResources {
  *
  * - Queue: what the event source mapping needs on the work queue (receive, delete, and change
  *   visibility, which the consumer also uses to back off); `sqs:SendMessage` on its own DLQ only.
- * - Tables: the actions of `CONSUMER_TABLE_ACTIONS` on the tables the consumer uses, and no others.
+ * - Tables: the actions of `DELIVERY_TABLE_ACTIONS` on the tables the consumer uses, and no others.
  * - Customer access: `sts:AssumeRole` on the destination's role ARN (ASSUME_ROLE) or
  *   `secretsmanager:GetSecretValue` on its secret ARN (ACCESS_KEY), never both and never a wildcard.
  *   The customer's bucket or bus is reached with those credentials only, so the role itself holds no
  *   S3 or EventBridge permission.
  */
-export class DestinationConsumer extends Construct {
+export class DeliveryFunction extends Construct {
   public readonly consumer: PushrailFunction;
   public readonly eventSource: SqsEventSource;
 
-  public constructor(scope: Construct, id: string, props: DestinationConsumerProps) {
+  public constructor(scope: Construct, id: string, props: DeliveryFunctionProps) {
     super(scope, id);
     const { destination } = props;
 
@@ -180,9 +180,9 @@ export class DestinationConsumer extends Construct {
     });
     const fn = this.consumer.function;
 
-    if (props.readsStoredEvents) props.eventsTable.grant(fn, ...CONSUMER_TABLE_ACTIONS.events);
-    props.attemptsTable.grant(fn, ...CONSUMER_TABLE_ACTIONS.attempts);
-    if (props.usesSeals) props.sealsTable.grant(fn, ...CONSUMER_TABLE_ACTIONS.seals);
+    if (props.readsStoredEvents) props.eventsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.events);
+    props.attemptsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.attempts);
+    if (props.usesSeals) props.sealsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.seals);
 
     // Binding grants the consume permissions on this queue only (ReceiveMessage, DeleteMessage,
     // ChangeMessageVisibility, GetQueueAttributes, GetQueueUrl).

@@ -25,7 +25,7 @@ export function tableConstructId(table: TableDescription): string {
  * - TTL expires items after the configured retention.
  * - Retained, with deletion protection, on stack deletion: they hold accepted events.
  */
-export class EventStore extends Construct {
+export class Tables extends Construct {
   public readonly tables: Readonly<Record<TableRole, ITable>>;
 
   public constructor(scope: Construct, id: string) {

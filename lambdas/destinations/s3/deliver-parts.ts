@@ -1,16 +1,16 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pMap from 'p-map';
-import type { AttemptLog } from '../adapters/attempt-log.js';
-import type { DeliveryOutcome, QueuedEvent } from '../adapters/destination-consumer.js';
-import { putPart } from '../adapters/s3-writer.js';
-import type { PartItem, SealStore } from '../adapters/seal-store.js';
-import type { S3Destination } from '../core/config.js';
-import type { EventRecord } from '../core/event.js';
-import { EventRecordSchema } from '../core/event.js';
-import { classifyFailure } from '../core/failure-classification.js';
-import { MiB } from '../core/limits.js';
-import { buildPart, type PlannedPart, planParts } from '../core/s3-parts.js';
+import type { AttemptLog } from '../../adapters/attempt-log.js';
+import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
+import { putPart } from '../../adapters/s3-writer.js';
+import type { PartItem, SealStore } from '../../adapters/seal-store.js';
+import type { S3Destination } from '../../core/config.js';
+import type { EventRecord } from '../../core/event.js';
+import { EventRecordSchema } from '../../core/event.js';
+import { classifyFailure } from '../../core/failure-classification.js';
+import { MiB } from '../../core/limits.js';
+import { buildPart, type PlannedPart, planParts } from './parts.js';
 
 export interface S3DeliveryDeps {
   readonly destination: S3Destination;

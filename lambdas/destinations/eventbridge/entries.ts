@@ -1,8 +1,8 @@
-import { canonicalJson } from './canonical.js';
-import { chunkBy } from './chunks.js';
-import type { EventRecord } from './event.js';
-import type { ClassifiedFailure } from './failure-classification.js';
-import { PUT_EVENTS_MAX_ENTRIES, PUT_EVENTS_MAX_REQUEST_BYTES } from './limits.js';
+import { canonicalJson } from '../../core/canonical.js';
+import { chunkBy } from '../../core/chunks.js';
+import type { EventRecord } from '../../core/event.js';
+import type { ClassifiedFailure } from '../../core/failure-classification.js';
+import { PUT_EVENTS_MAX_ENTRIES, PUT_EVENTS_MAX_REQUEST_BYTES } from '../../core/limits.js';
 
 /**
  * PutEvents entries, as the "EventBridge entries" contract of DESIGN.md defines them, and how they are

@@ -13,12 +13,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import {
-  type ConsumerDeps,
-  consumeBatch,
   type Deliver,
+  type DeliveryBatchDeps,
   type DeliveryOutcome,
   DLQ_ATTRIBUTES,
-} from '../../lambdas/adapters/destination-consumer.js';
+  runDeliveryBatch,
+} from '../../lambdas/adapters/delivery-batch.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
@@ -31,7 +31,7 @@ const SOURCE = 'https://sqs.us-east-1.amazonaws.com/111122223333/pushrail-s3-arc
 const DLQ = 'https://sqs.us-east-1.amazonaws.com/111122223333/pushrail-s3-archive-dlq';
 const NOW = new Date('2026-05-26T12:00:00Z');
 
-function deps(overrides: Partial<ConsumerDeps> = {}): ConsumerDeps {
+function deps(overrides: Partial<DeliveryBatchDeps> = {}): DeliveryBatchDeps {
   return {
     destinationId: 's3-archive',
     destinationType: 'S3',
@@ -143,15 +143,15 @@ beforeEach(() => {
   dynamoMock.on(PutItemCommand).resolves({});
 });
 
-describe('consumeBatch', () => {
+describe('runDeliveryBatch', () => {
   it('reports nothing and touches no queue when every event is delivered', async () => {
-    const res = await consumeBatch(batch(sqsRecord(1), sqsRecord(2)), deliverWith({}), deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1), sqsRecord(2)), deliverWith({}), deps());
     expect(res).toEqual({ batchItemFailures: [] });
     expect(sqsMock.calls()).toHaveLength(0);
   });
 
   it('sends a permanent failure to the DLQ with the reason attributes and leaves it out of batchItemFailures', async () => {
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(sqsRecord(1), sqsRecord(2, { receiveCount: 3 })),
       deliverWith({ 2: permanent }),
       deps(),
@@ -187,7 +187,7 @@ describe('consumeBatch', () => {
   });
 
   it('backs off a transient failure: visibility set to the backoff delay, reported in batchItemFailures', async () => {
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(sqsRecord(1), sqsRecord(2, { receiveCount: 4 })),
       deliverWith({ 2: transient }),
       deps(),
@@ -208,7 +208,7 @@ describe('consumeBatch', () => {
   });
 
   it('dead-letters a transient failure once 24 h have passed since the first receive', async () => {
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(sqsRecord(1, { receiveCount: 14, firstReceivedAt: new Date(NOW.getTime() - 24 * 3600_000) })),
       deliverWith({ 1: transient }),
       deps(),
@@ -224,7 +224,7 @@ describe('consumeBatch', () => {
 
   it('keeps a message in batchItemFailures when the DLQ send fails', async () => {
     sqsMock.on(SendMessageBatchCommand).rejects(new Error('DLQ unavailable'));
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(sqsRecord(1), sqsRecord(2), sqsRecord(3)),
       deliverWith({ 1: permanent, 3: transient }),
       deps(),
@@ -240,7 +240,7 @@ describe('consumeBatch', () => {
         .slice(1)
         .map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
     }));
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(sqsRecord(1), sqsRecord(2)),
       deliverWith({ 1: permanent, 2: permanent }),
       deps(),
@@ -253,7 +253,7 @@ describe('consumeBatch', () => {
       throw new Error('socket hang up');
     };
     const records = [1, 2, 3, 4, 5].map((n) => sqsRecord(n));
-    const res = await consumeBatch(batch(...records), deliver, deps());
+    const res = await runDeliveryBatch(batch(...records), deliver, deps());
     expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
       records.map((r) => r.messageId),
     );
@@ -270,7 +270,7 @@ describe('consumeBatch', () => {
         $metadata: { httpStatusCode: 403 },
       });
     };
-    const ok = await consumeBatch(batch(sqsRecord(1), sqsRecord(2)), deliver, deps());
+    const ok = await runDeliveryBatch(batch(sqsRecord(1), sqsRecord(2)), deliver, deps());
     expect(ok.batchItemFailures).toEqual([]);
     expect(dlqEntries().map((e) => e.MessageAttributes?.[DLQ_ATTRIBUTES.errorCode]?.StringValue)).toEqual([
       'AccessDenied',
@@ -278,13 +278,13 @@ describe('consumeBatch', () => {
     ]);
 
     sqsMock.on(SendMessageBatchCommand).rejects(new Error('DLQ unavailable'));
-    const res = await consumeBatch(batch(sqsRecord(1), sqsRecord(2)), deliver, deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1), sqsRecord(2)), deliver, deps());
     expect(res.batchItemFailures).toHaveLength(2);
   });
 
   it('dead-letters a malformed body as MalformedMessage without handing it to deliver', async () => {
     const deliver = vi.fn(deliverWith({}));
-    const res = await consumeBatch(
+    const res = await runDeliveryBatch(
       batch(
         sqsRecord(1, { body: 'not json' }),
         sqsRecord(2, { body: JSON.stringify({ ...eventRecord(2), eventId: 'nope' }) }),
@@ -311,7 +311,7 @@ describe('consumeBatch', () => {
 
   it('does not call deliver at all for a batch of only malformed messages', async () => {
     const deliver = vi.fn(deliverWith({}));
-    const res = await consumeBatch(batch(sqsRecord(1, { body: '{}' })), deliver, deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1, { body: '{}' })), deliver, deps());
     expect(deliver).not.toHaveBeenCalled();
     expect(res.batchItemFailures).toEqual([]);
     expect(dlqEntries()).toHaveLength(1);
@@ -319,13 +319,13 @@ describe('consumeBatch', () => {
 
   it('retries an event deliver gave no outcome for', async () => {
     const deliver: Deliver = async () => new Map();
-    const res = await consumeBatch(batch(sqsRecord(1)), deliver, deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1)), deliver, deps());
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }]);
   });
 
   it('gives duplicate messages of one event the same outcome', async () => {
     const twin = { ...sqsRecord(1), messageId: 'm-1-again', receiptHandle: 'rh-1-again' };
-    const res = await consumeBatch(batch(sqsRecord(1), twin), deliverWith({ 1: transient }), deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1), twin), deliverWith({ 1: transient }), deps());
     expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m-1', 'm-1-again']);
   });
 
@@ -333,7 +333,7 @@ describe('consumeBatch', () => {
     const failures: Record<number, ClassifiedFailure> = {};
     for (let n = 0; n < 25; n += 1) failures[n] = n % 2 ? permanent : transient;
     const records = Array.from({ length: 25 }, (_, n) => sqsRecord(n));
-    const res = await consumeBatch(batch(...records), deliverWith(failures), deps());
+    const res = await runDeliveryBatch(batch(...records), deliverWith(failures), deps());
     expect(res.batchItemFailures).toHaveLength(13);
     for (const call of sqsMock.commandCalls(SendMessageBatchCommand))
       expect(call.args[0].input.Entries?.length).toBeLessThanOrEqual(10);
@@ -345,7 +345,7 @@ describe('consumeBatch', () => {
 
   it('still reports a transient failure when setting its visibility fails (the queue timeout applies)', async () => {
     sqsMock.on(ChangeMessageVisibilityBatchCommand).rejects(new Error('throttled'));
-    const res = await consumeBatch(batch(sqsRecord(1)), deliverWith({ 1: transient }), deps());
+    const res = await runDeliveryBatch(batch(sqsRecord(1)), deliverWith({ 1: transient }), deps());
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }]);
   });
 
@@ -360,7 +360,7 @@ describe('consumeBatch', () => {
     const deliver: Deliver = async () => {
       throw Object.assign(new Error(leaky.message), { name: 'InvalidAccessKeyId' });
     };
-    await consumeBatch(batch(sqsRecord(1)), deliver, deps());
+    await runDeliveryBatch(batch(sqsRecord(1)), deliver, deps());
     const stored = JSON.stringify([dlqEntries(), attemptItems()]);
     expect(stored).toContain('InvalidAccessKeyId');
     expect(stored).not.toContain('AKIAIOSFODNN7EXAMPLE');

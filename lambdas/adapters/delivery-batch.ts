@@ -33,7 +33,7 @@ export type DeliveryOutcome =
 /** A destination's delivery: outcome per eventId (duplicates of one event share it). */
 export type Deliver = (events: readonly QueuedEvent[]) => Promise<Map<string, DeliveryOutcome>>;
 
-export interface ConsumerDeps {
+export interface DeliveryBatchDeps {
   readonly destinationId: string;
   readonly destinationType: DestinationType;
   readonly sqs: SQSClient;
@@ -77,10 +77,10 @@ interface Failed {
  * - transient → its visibility is set to the backoff delay (core/backoff.ts) and it is reported as
  *   a failure, so it comes back after that delay.
  */
-export async function consumeBatch(
+export async function runDeliveryBatch(
   event: SQSEvent,
   deliver: Deliver,
-  deps: ConsumerDeps,
+  deps: DeliveryBatchDeps,
 ): Promise<SQSBatchResponse> {
   const now = deps.now ?? (() => new Date());
   const queued: QueuedEvent[] = [];
@@ -201,7 +201,7 @@ const text = (value: string): MessageAttributeValue => ({ DataType: 'String', St
 /** Moves messages to the DLQ with their reason; returns the message ids that could not be moved. */
 async function sendToDeadLetterQueue(
   items: readonly { failed: Failed; reason: ClassifiedFailure }[],
-  deps: ConsumerDeps,
+  deps: DeliveryBatchDeps,
   at: Date,
 ): Promise<string[]> {
   const notMoved: string[] = [];
@@ -273,7 +273,7 @@ async function sendToDeadLetterQueue(
  * after the queue's own visibility timeout instead. */
 async function scheduleRetries(
   items: readonly { failed: Failed; delaySeconds: number }[],
-  deps: ConsumerDeps,
+  deps: DeliveryBatchDeps,
 ): Promise<void> {
   for (let i = 0; i < items.length; i += SQS_MAX_BATCH_ENTRIES) {
     const chunk = items.slice(i, i + SQS_MAX_BATCH_ENTRIES);

@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { AttemptLog, AttemptRecord } from '../adapters/attempt-log.js';
-import type { DeliveryOutcome, QueuedEvent } from '../adapters/destination-consumer.js';
-import type { BusCheck } from '../adapters/event-bus-verifier.js';
-import { type EntryResult, type PublishOptions, publish } from '../adapters/eventbridge-publisher.js';
-import type { EventBridgeDestination } from '../core/config.js';
-import { chunkEntries, toEntry } from '../core/eventbridge-entries.js';
-import type { ClassifiedFailure } from '../core/failure-classification.js';
+import type { AttemptLog, AttemptRecord } from '../../adapters/attempt-log.js';
+import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
+import type { BusCheck } from '../../adapters/event-bus-verifier.js';
+import { type EntryResult, type PublishOptions, publish } from '../../adapters/eventbridge-publisher.js';
+import type { EventBridgeDestination } from '../../core/config.js';
+import type { ClassifiedFailure } from '../../core/failure-classification.js';
+import { chunkEntries, toEntry } from './entries.js';
 
 export interface EventBridgeDeliveryDeps {
   readonly destination: EventBridgeDestination;

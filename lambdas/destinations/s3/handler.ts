@@ -1,14 +1,14 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { s3ClientOptions } from '../adapters/aws-clients.js';
-import { CONSUMER_QUEUE_ENV, ConsumerRuntime, type SqsHandler } from '../adapters/consumer-handler.js';
-import type { ConsumerOptions } from '../adapters/customer-clients.js';
-import { getRecords } from '../adapters/event-store.js';
-import { lazyHandler } from '../adapters/lazy-handler.js';
-import { SealStore } from '../adapters/seal-store.js';
-import { bucketOwnerAccount, S3DestinationSchema } from '../core/config.js';
-import { CONSUMER_ENV } from '../core/function-env.js';
-import { jsonOf, readEnv } from '../core/read-env.js';
+import { s3ClientOptions } from '../../adapters/aws-clients.js';
+import type { ConsumerOptions } from '../../adapters/customer-clients.js';
+import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import { getRecords } from '../../adapters/event-store.js';
+import { lazyHandler } from '../../adapters/lazy-handler.js';
+import { SealStore } from '../../adapters/seal-store.js';
+import { bucketOwnerAccount, S3DestinationSchema } from '../../core/config.js';
+import { CONSUMER_ENV } from '../../core/function-env.js';
+import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverParts } from './deliver-parts.js';
 
 /**
@@ -29,7 +29,7 @@ export function createS3BatcherHandler(
     source,
   );
   const destination = env[CONSUMER_ENV.destination];
-  const runtime = new ConsumerRuntime(
+  const runtime = new DeliveryRuntime(
     destination,
     'pushrail-s3-batcher',
     env,

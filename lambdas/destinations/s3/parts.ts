@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical.js';
-import type { EventRecord } from './event.js';
+import { canonicalJson } from '../../core/canonical.js';
+import type { EventRecord } from '../../core/event.js';
 
 /** The hive partition of an event: its type, and the UTC date and hour of `occurredAt`. */
 export interface Partition {
