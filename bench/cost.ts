@@ -1,6 +1,7 @@
-import type { S3Destination } from '../lambdas/core/config.js';
 import { MiB } from '../lambdas/core/limits.js';
-import { CONSUMER_FUNCTIONS } from '../lambdas/core/resources.js';
+import { EVENTBRIDGE_BATCHING } from '../lambdas/destinations/eventbridge/kind.js';
+import { KINDS } from '../lambdas/destinations/index.js';
+import type { S3DestinationConfig } from '../lambdas/destinations/s3/schema.js';
 import type { MeterSnapshot, OpTotals } from './aws-meter.js';
 import type { ModeResult } from './pipeline.js';
 import { type PriceFile, unitPrice } from './prices.js';
@@ -79,7 +80,7 @@ export function opTotals(snapshot: MeterSnapshot, op: string, actor?: string): O
  * The fewest objects the run's events fit in: per partition, enough parts for its lines at maxEvents
  * and for its bytes at batchSizeMb.
  */
-export function minimumObjects(snapshot: MeterSnapshot, destination: S3Destination): number {
+export function minimumObjects(snapshot: MeterSnapshot, destination: S3DestinationConfig): number {
   const partitions = new Map<string, { lines: number; bytes: number }>();
   for (const o of snapshot.s3Objects) {
     const partition = o.key.slice(0, o.key.lastIndexOf('/'));
@@ -102,7 +103,7 @@ export function minimumObjects(snapshot: MeterSnapshot, destination: S3Destinati
 export function costReport(
   run: ModeResult,
   prices: PriceFile,
-  destination: S3Destination,
+  destination: S3DestinationConfig,
   recordBytes: readonly number[],
 ): CostReport {
   const n = run.events;
@@ -130,7 +131,7 @@ export function costReport(
 
   // Consumers' minimum invocations: one per full batch.
   const s3Batches = Math.ceil(n / destination.maxEvents);
-  const ebBatches = Math.ceil(n / CONSUMER_FUNCTIONS.eventbridge.batchSize);
+  const ebBatches = Math.ceil(n / EVENTBRIDGE_BATCHING.batchSize);
   const invocations = Object.values(m.invocations).reduce((s, i) => s + (i?.count ?? 0), 0);
 
   add(
@@ -159,8 +160,8 @@ export function costReport(
   };
   const gbSeconds: [string, number, number][] = [['ingest', ingestCount * ingestMeanMs, INGEST_MEMORY_MB]];
   for (const [actor, memory] of [
-    ['s3-batcher', CONSUMER_FUNCTIONS.s3.memoryMb],
-    ['eventbridge-sender', CONSUMER_FUNCTIONS.eventbridge.memoryMb],
+    ['s3-batcher', KINDS.S3.delivery.memoryMb],
+    ['eventbridge-sender', KINDS.EVENTBRIDGE.delivery.memoryMb],
   ] as const) {
     const i = m.invocations[actor];
     durations[actor] = {

@@ -2,15 +2,20 @@ import { EventBridgeClient, RemoveTargetsCommand } from '@aws-sdk/client-eventbr
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { CanonicalEvent } from '../lambdas/core/event.js';
-import { consumerSettings, TABLE_LIST } from '../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../lambdas/destinations/eventbridge/handler.js';
-import { createS3BatcherHandler } from '../lambdas/destinations/s3/handler.js';
+import { TABLE_LIST } from '../lambdas/core/resources.js';
+import { createDeliveryHandler as createEventBridgeSenderHandler } from '../lambdas/destinations/eventbridge/handler.js';
+import {
+  busName,
+  ensureBusWithInbox,
+  INBOX_RULE_NAME,
+} from '../lambdas/destinations/eventbridge/local-customer.js';
+import { deliverySettings } from '../lambdas/destinations/index.js';
+import { createDeliveryHandler as createS3BatcherHandler } from '../lambdas/destinations/s3/handler.js';
 import { INTEGRATION_TIMEOUT_MS, lambdaContext, proxyEvent } from '../local/api-gateway-event.js';
 import type { ProxyHandler } from '../local/api-server.js';
 import { clientConfig, type EmulatorTarget } from '../local/aws-clients.js';
 import { customerAccess } from '../local/customer-credentials.js';
-import { busName, ensureBusWithInbox, INBOX_RULE_NAME } from '../local/customer-resources.js';
-import { localConsumerEnvironment } from '../local/destination-consumers.js';
+import { localDeliveryEnvironment } from '../local/delivery-pollers.js';
 import { type Emulator, startMoto } from '../local/emulator.js';
 import { ingestEnvironment, ingestFunctionName } from '../local/ingest-function.js';
 import { type Provisioned, provision } from '../local/provision.js';
@@ -91,11 +96,11 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
   const context = { config, namePrefix: NAME_PREFIX, target, provisioned };
   const s3Handler = createS3BatcherHandler({
     ...process.env,
-    ...localConsumerEnvironment(context, s3Destination),
+    ...localDeliveryEnvironment(context, s3Destination),
   });
   const eventBridgeHandler = createEventBridgeSenderHandler({
     ...process.env,
-    ...localConsumerEnvironment(context, eventBridgeDestination),
+    ...localDeliveryEnvironment(context, eventBridgeDestination),
   });
 
   const sqs = new SQSClient(clientConfig(target));
@@ -193,7 +198,7 @@ export function destinationPoller(
 ): QueuePoller {
   const destination = BENCH_CONFIG.destinations.find((d) => d.id === pipeline[which].id);
   if (!destination) throw new Error(`no destination ${pipeline[which].id}`);
-  const settings = consumerSettings(destination);
+  const settings = deliverySettings(destination);
   const actor = which === 's3' ? 's3-batcher' : 'eventbridge-sender';
   const handler = which === 's3' ? pipeline.s3Handler : pipeline.eventBridgeHandler;
   return new QueuePoller({

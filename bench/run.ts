@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import type { S3Destination } from '../lambdas/core/config.js';
-import { CONSUMER_FUNCTIONS } from '../lambdas/core/resources.js';
+import { KINDS } from '../lambdas/destinations/index.js';
+import type { S3DestinationConfig } from '../lambdas/destinations/s3/schema.js';
 import { AwsMeter } from './aws-meter.js';
 import { type ColdStartResult, runColdStart } from './cold-start.js';
 import { type CostReport, costReport, INGEST_MEMORY_MB, opTotals } from './cost.js';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const meter = new AwsMeter();
   meter.install();
   const out = meter.captureLogs();
-  const s3Destination = BENCH_CONFIG.destinations[0] as S3Destination;
+  const s3Destination = BENCH_CONFIG.destinations[0] as S3DestinationConfig;
 
   let hot: HotPathResult[] | undefined;
   let cold: ColdStartResult[] | undefined;
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   );
 }
 
-function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3: S3Destination): Row[] {
+function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3: S3DestinationConfig): Row[] {
   if (runs.length === 0) return [];
   const rows: Row[] = [];
   const labels = runs.map((r) => (r.mode === 'single' ? 'single POSTs' : 'batches of 100'));
@@ -267,7 +267,7 @@ function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3:
         `floor = API Gateway and Lambda requests at full batches, 1 WRU per started KiB of record, SQS send+receive+delete ` +
         `per 10 messages in 64 KiB chunks on 2 queues, 1 PUT per minimum object, 1 PutEvents entry per event; no floor for ` +
         `GB-s or logs. Durations: ingest = mean of the first POSTs run one at a time (${INGEST_MEMORY_MB} MB); ` +
-        `s3-batcher ${CONSUMER_FUNCTIONS.s3.memoryMb} MB / eventbridge-sender ${CONSUMER_FUNCTIONS.eventbridge.memoryMb} MB as measured; ` +
+        `s3-batcher ${KINDS.S3.delivery.memoryMb} MB / eventbridge-sender ${KINDS.EVENTBRIDGE.delivery.memoryMb} MB as measured; ` +
         'all against moto on this machine (an estimate, not AWS). Logs = Powertools lines measured + Lambda platform and API ' +
         'Gateway access lines estimated. Empty receives that end a drain are idle polling (per hour, not per event) and not priced.',
     });

@@ -1,12 +1,13 @@
-import { type Duration, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { Destination } from '../lambdas/core/config.js';
 import { consumerEnvironment } from '../lambdas/core/function-env.js';
+import type { Destination } from '../lambdas/destinations/index.js';
+import { deliverySettings, kindOf } from '../lambdas/destinations/index.js';
 import { PushrailFunction } from './pushrail-function.js';
 
 /**
@@ -60,19 +61,6 @@ function environmentBytes(environment: Readonly<Record<string, string>>): number
   return bytes;
 }
 
-/** The event source mapping of a consumer on its destination queue. */
-export interface ConsumerEventSourceSettings {
-  /** Most records per invocation. */
-  readonly batchSize: number;
-  /** How long Lambda gathers records before invoking with fewer than `batchSize`. */
-  readonly maxBatchingWindow: Duration;
-  /**
-   * Most concurrent invocations this event source starts (2-1000).
-   * @default - no limit other than the function's and the account's concurrency
-   */
-  readonly maxConcurrency?: number;
-}
-
 /** What every destination consumer is wired to: its queues, the tables, and config-wide settings. */
 export interface DeliveryFunctionResources {
   /** The vendor of the config (`VENDOR`). */
@@ -97,35 +85,12 @@ export interface DeliveryFunctionResources {
 }
 
 export interface DeliveryFunctionProps extends DeliveryFunctionResources {
-  /** The validated config entry of the destination (passed whole to the function as `DESTINATION`). */
+  /**
+   * The validated config entry of the destination (passed whole to the function as `DESTINATION`).
+   * Its kind (lambdas/destinations/index.ts) gives the handler, timeout, memory, table access and
+   * the event source mapping's batching.
+   */
   readonly destination: Destination;
-  /** Construct id of the function (`S3Batcher`, `EventBridgeSender`): it shows in the generated name. */
-  readonly functionId: string;
-  /** Handler entry file, relative to the repository root; it exports `handler`. */
-  readonly entry: string;
-  /** Powertools service name of the function. */
-  readonly serviceName: string;
-  /** Description of the function, shown in the Lambda console. */
-  readonly description: string;
-  /** Function timeout; the queue's visibility timeout must be derived from it. */
-  readonly timeout: Duration;
-  /** Function memory in MB. */
-  readonly memorySize: number;
-  /**
-   * Whether the function reads stored events (BatchGetItem/GetItem on the events table). The S3
-   * batcher does, to rebuild a sealed part whose members are not all in the batch at hand; the
-   * EventBridge sender builds its entries from the queued messages alone.
-   * @default false
-   */
-  readonly readsStoredEvents?: boolean;
-  /**
-   * Whether the function reads and writes the seals table (the S3 batcher does; the EventBridge
-   * sender has no parts to seal).
-   * @default false
-   */
-  readonly usesSeals?: boolean;
-  /** Batch size, window and concurrency of the event source mapping. */
-  readonly eventSource: ConsumerEventSourceSettings;
 }
 
 /**
@@ -141,7 +106,7 @@ export interface DeliveryFunctionProps extends DeliveryFunctionResources {
  *   S3 or EventBridge permission.
  */
 export class DeliveryFunction extends Construct {
-  public readonly consumer: PushrailFunction;
+  public readonly lambda: PushrailFunction;
   public readonly eventSource: SqsEventSource;
 
   public constructor(scope: Construct, id: string, props: DeliveryFunctionProps) {
@@ -169,30 +134,30 @@ export class DeliveryFunction extends Construct {
       );
     }
 
-    this.consumer = new PushrailFunction(this, props.functionId, {
-      entry: props.entry,
-      serviceName: props.serviceName,
-      description: props.description,
-      timeout: props.timeout,
-      memorySize: props.memorySize,
+    const { delivery } = kindOf(destination);
+    const settings = deliverySettings(destination);
+    this.lambda = new PushrailFunction(this, delivery.functionId, {
+      entry: delivery.entry,
+      serviceName: delivery.serviceName,
+      description: delivery.describe(destination),
+      timeout: Duration.seconds(settings.timeoutSeconds),
+      memorySize: settings.memoryMb,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       environment,
     });
-    const fn = this.consumer.function;
+    const fn = this.lambda.function;
 
-    if (props.readsStoredEvents) props.eventsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.events);
+    if (delivery.readsStoredEvents) props.eventsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.events);
     props.attemptsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.attempts);
-    if (props.usesSeals) props.sealsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.seals);
+    if (delivery.usesSeals) props.sealsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.seals);
 
     // Binding grants the consume permissions on this queue only (ReceiveMessage, DeleteMessage,
     // ChangeMessageVisibility, GetQueueAttributes, GetQueueUrl).
     this.eventSource = new SqsEventSource(props.queue, {
-      batchSize: props.eventSource.batchSize,
-      maxBatchingWindow: props.eventSource.maxBatchingWindow,
+      batchSize: settings.batchSize,
+      maxBatchingWindow: Duration.seconds(settings.windowSeconds),
       reportBatchItemFailures: true,
-      ...(props.eventSource.maxConcurrency !== undefined
-        ? { maxConcurrency: props.eventSource.maxConcurrency }
-        : {}),
+      ...(settings.maxConcurrency !== undefined ? { maxConcurrency: settings.maxConcurrency } : {}),
     });
     fn.addEventSource(this.eventSource);
 

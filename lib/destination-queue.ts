@@ -10,7 +10,7 @@ export interface DestinationQueueProps {
   readonly destinationId: string;
   /**
    * Visibility timeout of the work queue. It must come from the queue's consumer
-   * (`consumerVisibilityTimeoutSeconds` of its function timeout and batching window), so a message is
+   * (`visibilityTimeoutSeconds` of its function timeout and batching window), so a message is
    * not handed out again while an invocation may still be working on it.
    */
   readonly visibilityTimeout: Duration;

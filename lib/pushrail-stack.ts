@@ -1,15 +1,14 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import type { PushrailConfig } from '../lambdas/core/config.js';
 import { queueNames, TABLES } from '../lambdas/core/resources.js';
 import { routingTable } from '../lambdas/core/routing.js';
-import type { DeliveryFunction, DeliveryFunctionResources } from './delivery-function.js';
+import { deliverySettings } from '../lambdas/destinations/index.js';
+import { DeliveryFunction, type DeliveryFunctionResources } from './delivery-function.js';
 import { DestinationQueue } from './destination-queue.js';
-import { EventBridgeDestination } from './eventbridge-destination.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { Replay } from './replay.js';
-import { S3Destination } from './s3-destination.js';
 import { type TableRole, Tables, tableConstructId } from './tables.js';
 
 /** The stack name when `-c stackName=` is not given. */
@@ -72,11 +71,8 @@ export class PushrailStack extends Stack {
       const queue = new DestinationQueue(this, `${constructId}Destination`, {
         namePrefix,
         destinationId: destination.id,
-        // From the consumer's timeout and batching window: see consumerVisibilityTimeoutSeconds.
-        visibilityTimeout:
-          destination.type === 'S3'
-            ? S3Destination.queueVisibilityTimeout(destination)
-            : EventBridgeDestination.queueVisibilityTimeout(),
+        // From the delivery function's timeout and batching window: see deliverySettings.
+        visibilityTimeout: Duration.seconds(deliverySettings(destination).visibilityTimeoutSeconds),
       });
       queues[destination.id] = queue;
       const resources: DeliveryFunctionResources = {
@@ -88,10 +84,10 @@ export class PushrailStack extends Stack {
         attemptsTable: this.tables.attempts,
         retentionDays: config.retentionDays,
       };
-      consumers[destination.id] =
-        destination.type === 'S3'
-          ? new S3Destination(this, `${constructId}Consumer`, { ...resources, destination })
-          : new EventBridgeDestination(this, `${constructId}Consumer`, { ...resources, destination });
+      consumers[destination.id] = new DeliveryFunction(this, `${constructId}Consumer`, {
+        ...resources,
+        destination,
+      });
     }
     this.destinationQueues = queues;
     this.consumers = consumers;

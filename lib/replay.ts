@@ -5,6 +5,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { encodeDestinationList, REPLAY_ENV } from '../lambdas/core/function-env.js';
+import type { DestinationType } from '../lambdas/destinations/index.js';
 import { PushrailFunction } from './pushrail-function.js';
 
 /**
@@ -29,7 +30,7 @@ export const REPLAY_MEMORY_MB = 512;
 /** A destination as the replay function sees it: its id and type, and its two queues. */
 export interface ReplayDestination {
   readonly id: string;
-  readonly type: 'S3' | 'EVENTBRIDGE';
+  readonly type: DestinationType;
   readonly queue: IQueue;
   readonly dlq: IQueue;
 }

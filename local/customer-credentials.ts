@@ -1,5 +1,5 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { Destination } from '../lambdas/core/config.js';
+import type { Destination } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget, type StaticCredentials } from './aws-clients.js';
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProvisionedDestination } from './provision.js';
+import type { ProvisionedDestination } from '../lambdas/destinations/index.js';
 
 /**
  * `.pushrail/local.json`: how to reach the running local pipeline (DESIGN.md "Local runtime"). Tools,

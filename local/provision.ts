@@ -8,23 +8,20 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { Destination, PushrailConfig } from '../lambdas/core/config.js';
+import type { PushrailConfig } from '../lambdas/core/config.js';
 import {
-  consumerSettings,
   localTableName,
   QUEUE_SETTINGS,
   queueNames,
   TABLE_LIST,
   type TableDescription,
 } from '../lambdas/core/resources.js';
+import type { Destination } from '../lambdas/destinations/index.js';
+import { deliverySettings, type ProvisionedDestination } from '../lambdas/destinations/index.js';
 import { awsErrorName, clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
-import {
-  accountMismatch,
-  ensureAccessKeySecret,
-  ensureBucket,
-  ensureBusWithInbox,
-} from './customer-resources.js';
+import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
+import { loadCustomerSideModule } from './kind-modules.js';
 import { ensureQueue, queueArn } from './queues.js';
 
 /**
@@ -33,22 +30,6 @@ import { ensureQueue, queueArn } from './queues.js';
  * destination's customer side. Running it again against the same endpoint changes nothing and keeps
  * the data.
  */
-
-export type ProvisionedDestination =
-  | {
-      readonly type: 'S3';
-      readonly queueUrl: string;
-      readonly dlqUrl: string;
-      readonly bucket: string;
-      readonly keyPrefix: string;
-    }
-  | {
-      readonly type: 'EVENTBRIDGE';
-      readonly queueUrl: string;
-      readonly dlqUrl: string;
-      readonly busArn: string;
-      readonly inboxQueueUrl: string;
-    };
 
 export interface Provisioned {
   /** The account Pushrail's own resources are in (the emulator's account for the ambient keys). */
@@ -174,7 +155,7 @@ async function provisionDestination(
   });
   const queueUrl = await ensureQueue(sqs, names.queue, {
     MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionSeconds),
-    VisibilityTimeout: String(consumerSettings(destination).visibilityTimeoutSeconds),
+    VisibilityTimeout: String(deliverySettings(destination).visibilityTimeoutSeconds),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: await queueArn(sqs, dlqUrl),
       maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
@@ -199,12 +180,12 @@ async function provisionDestination(
     if (mismatch) warnings.push(mismatch);
   }
 
-  if (destination.type === 'S3') {
-    await ensureBucket(destination, customer, target);
-    return { type: 'S3', queueUrl, dlqUrl, bucket: destination.bucket, keyPrefix: destination.keyPrefix };
-  }
-  const busMismatch = accountMismatch(destination.id, destination.busArn, customer);
-  if (busMismatch) warnings.push(busMismatch);
-  const inboxQueueUrl = await ensureBusWithInbox(destination, customer, target);
-  return { type: 'EVENTBRIDGE', queueUrl, dlqUrl, busArn: destination.busArn, inboxQueueUrl };
+  const { provisionCustomerSide } = await loadCustomerSideModule(destination);
+  const fields = await provisionCustomerSide(destination, {
+    customer,
+    target,
+    warn: (message) => warnings.push(message),
+  });
+  // The kind's customer side answers exactly its descriptor's `local.fields`.
+  return { type: destination.type, queueUrl, dlqUrl, ...fields } as ProvisionedDestination;
 }

@@ -6,7 +6,7 @@ import { queueNames } from '../lambdas/core/resources.js';
 import { type ApiServer, startApiServer } from './api-server.js';
 import type { EmulatorTarget } from './aws-clients.js';
 import { loadConfigFile } from './config-file.js';
-import { CONSUMERS, type RunningConsumer } from './consumers.js';
+import { type RunningPollers, startDeliveryPollers } from './delivery-pollers.js';
 import { type Emulator, MOTO_MISSING_HELP, motoInstalled, startMoto } from './emulator.js';
 import { ingestFunctionName, loadIngestHandler } from './ingest-function.js';
 import { localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
@@ -30,11 +30,11 @@ const SEED_EVENT_PATH = fileURLToPath(new URL('./seed-event.json', import.meta.u
 
 interface Running {
   emulator?: Emulator;
-  consumers: RunningConsumer[];
+  pollers?: RunningPollers;
   server?: ApiServer;
 }
 
-const running: Running = { consumers: [] };
+const running: Running = {};
 let stopping = false;
 
 async function main(): Promise<void> {
@@ -74,10 +74,8 @@ async function main(): Promise<void> {
     `Provisioned ${Object.values(provisioned.tables).join(', ')} and the queues of ${config.destinations.length} destination(s)`,
   );
 
-  for (const consumer of CONSUMERS) {
-    running.consumers.push(await consumer.start({ config, namePrefix, target, provisioned }));
-    console.log(`Started consumer ${consumer.name}`);
-  }
+  running.pollers = await startDeliveryPollers({ config, namePrefix, target, provisioned });
+  console.log(`Started the delivery pollers of ${config.destinations.length} destination(s)`);
 
   const handler = await loadIngestHandler({ config, namePrefix, provisioned, region, endpoint });
   const apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
@@ -118,7 +116,7 @@ async function shutdown(code: number): Promise<never> {
     timer.unref();
     try {
       await running.server?.close();
-      for (const consumer of running.consumers.reverse()) await consumer.stop();
+      await running.pollers?.stop();
       await running.emulator?.stop();
     } catch (error) {
       console.error('error while stopping:', error);

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { FailureClass } from '../core/failure-classification.js';
+import type { DestinationType } from '../destinations/index.js';
 
 export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-scheduled' | 'replayed';
 
 /** One delivery attempt (one PutObject, one PutEvents call) or one decision about failed messages. */
 export interface AttemptRecord {
   readonly destinationId: string;
-  readonly destinationType: 'S3' | 'EVENTBRIDGE';
+  readonly destinationType: DestinationType;
   readonly eventIds: readonly string[];
   readonly outcome: AttemptOutcome;
   readonly failureClass?: FailureClass;

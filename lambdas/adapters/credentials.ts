@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import type { DestinationAuth } from '../core/config.js';
+import type { DestinationAuth } from '../core/config-fields.js';
 
 /** Credentials for one destination's customer account. */
 export interface CustomerCredentials {

@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
-import type { DestinationAuth } from '../core/config.js';
+import type { DestinationAuth } from '../core/config-fields.js';
 import { CredentialProvider, type CustomerCredentials, secretsClientsByRegion } from './credentials.js';
 import type { DeliveryOutcome } from './delivery-batch.js';
 

@@ -9,13 +9,9 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { decideRetry } from '../core/backoff.js';
 import { chunkBy } from '../core/chunks.js';
 import { type EventRecord, EventRecordSchema } from '../core/event.js';
-import {
-  type ClassifiedFailure,
-  classifyFailure,
-  type DestinationType,
-  sanitizeReason,
-} from '../core/failure-classification.js';
+import { type ClassifiedFailure, classifyFailure, sanitizeReason } from '../core/failure-classification.js';
 import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES } from '../core/limits.js';
+import type { DestinationType } from '../destinations/index.js';
 import type { AttemptLog } from './attempt-log.js';
 
 /** A queue message that parsed as an EventRecord. */

@@ -1,10 +1,12 @@
+import { type DestinationType, failureTable } from '../destinations/index.js';
+
 /**
- * The failure-classification table: for each destination type, which errors are worth retrying
- * (transient) and which go to the DLQ on the first failure (permanent). This is the one place the
- * decision is made; the README's table is checked against it by a test.
+ * Failure classification: whether an error is worth retrying (transient) or goes to the DLQ on the
+ * first failure (permanent). Each destination kind's table (lambdas/destinations/<kind>/
+ * classification.ts) is the one place that decides its codes; the README's table is checked against
+ * them by a test.
  */
 export type FailureClass = 'transient' | 'permanent';
-export type DestinationType = 'S3' | 'EVENTBRIDGE';
 
 export interface ClassifiedFailure {
   readonly failureClass: FailureClass;
@@ -15,95 +17,6 @@ export interface ClassifiedFailure {
   readonly httpStatus?: number;
 }
 
-/** Errors of the calls every destination makes before delivering: STS AssumeRole and Secrets Manager. */
-const CREDENTIALS = {
-  permanent: [
-    'AccessDenied', // AssumeRole refused: trust policy or ExternalId mismatch
-    'AccessDeniedException', // Secrets Manager: no permission to read the secret
-    'ResourceNotFoundException', // Secrets Manager: the secret does not exist
-    'DecryptionFailure',
-    'InvalidSecret', // our own: the secret does not hold accessKeyId/secretAccessKey
-    'RegionDisabledException',
-    'MalformedPolicyDocument',
-    'InvalidClientTokenId',
-    'InvalidAccessKeyId',
-    'SignatureDoesNotMatch',
-  ],
-  transient: [
-    'ExpiredToken', // cached credentials outlived their session: refreshed on the retry
-    'ExpiredTokenException',
-    'IDPCommunicationError',
-    'InternalServiceError',
-    'InternalServiceErrorException',
-  ],
-} as const;
-
-/** Codes any AWS service may answer that are always worth a retry. */
-const ALWAYS_TRANSIENT = [
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'InternalError',
-  'InternalFailure',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-  'NetworkingError',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-] as const;
-
-export const CLASSIFICATION: Record<
-  DestinationType,
-  { readonly permanent: readonly string[]; readonly transient: readonly string[] }
-> = {
-  S3: {
-    permanent: [
-      ...CREDENTIALS.permanent,
-      'NoSuchBucket',
-      'InvalidBucketName',
-      'AllAccessDisabled',
-      'AccountProblem',
-      'InvalidObjectState',
-      'InvalidStorageClass',
-      'PermanentRedirect', // bucket in another region than configured
-      'AuthorizationHeaderMalformed',
-      'KMS.DisabledException',
-      'KMS.NotFoundException',
-      'MalformedMessage',
-      'PartContentMismatch', // a stored record changed after sealing: retrying cannot make it hash to its key
-    ],
-    transient: [
-      ...CREDENTIALS.transient,
-      ...ALWAYS_TRANSIENT,
-      'SlowDown',
-      'ConditionalRequestConflict',
-      'OperationAborted',
-    ],
-  },
-  EVENTBRIDGE: {
-    permanent: [
-      ...CREDENTIALS.permanent,
-      'EventBusNotFound', // our own: DescribeEventBus said the bus does not exist
-      'MalformedDetail',
-      'InvalidArgument',
-      'ValidationException',
-      'NotAuthorizedForSourceException',
-      'NotAuthorizedForDetailTypeException',
-      'EntryTooLarge', // our own: the entry can never fit a PutEvents request
-      'MalformedMessage',
-    ],
-    transient: [...CREDENTIALS.transient, ...ALWAYS_TRANSIENT, 'InternalException', 'MissingEntryResult'],
-  },
-};
-
 /**
  * Classifies an error thrown by the SDK (or built by us). A code in the table decides; otherwise the
  * HTTP status does (5xx, 408 and 429 transient, other 4xx permanent), and an error with neither — a
@@ -113,7 +26,7 @@ export function classifyFailure(destinationType: DestinationType, error: unknown
   const code = errorCode(error);
   const httpStatus = httpStatusOf(error);
   const message = sanitizeReason(error instanceof Error ? error.message : String(error));
-  const table = CLASSIFICATION[destinationType];
+  const table = failureTable(destinationType);
   const base = { code, message, ...(httpStatus === undefined ? {} : { httpStatus }) };
   if (table.permanent.includes(code)) return { failureClass: 'permanent', ...base };
   if (table.transient.includes(code)) return { failureClass: 'transient', ...base };

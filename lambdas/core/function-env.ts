@@ -1,3 +1,5 @@
+import type { DestinationType } from '../destinations/index.js';
+
 /**
  * Names of the environment variables each function reads, shared by the CDK constructs that set them
  * and the local runtime that sets them for the same handlers.
@@ -68,7 +70,7 @@ export const REPLAY_ENV = {
 
 /** Encodes the destination list for REPLAY_ENV.destinations. */
 export function encodeDestinationList(
-  destinations: readonly { id: string; type: 'S3' | 'EVENTBRIDGE' }[],
+  destinations: readonly { id: string; type: DestinationType }[],
 ): string {
   return destinations.map((d) => `${d.id}:${d.type}`).join(',');
 }

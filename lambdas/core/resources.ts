@@ -1,5 +1,3 @@
-import type { Destination } from './config.js';
-
 /**
  * The one description of the tables and queues Pushrail runs on. The CDK stack (lib/) and the local
  * runtime (local/provision.ts) both build from it, so what runs on a laptop cannot drift from what
@@ -88,55 +86,4 @@ export function queueNames(namePrefix: string, destinationId: string): { queue: 
 /** Local table names: the prefix plus the table's role. */
 export function localTableName(namePrefix: string, table: TableDescription): string {
   return `${namePrefix}-${table.role}`;
-}
-
-/**
- * The destination consumer functions. S3 batches come from the destination's config (`maxEvents`,
- * `flushIntervalSec`); EventBridge delivers within about a second, in batches PutEvents splits by 10.
- */
-export const CONSUMER_FUNCTIONS = {
-  s3: { timeoutSeconds: 120, memoryMb: 1024 },
-  eventbridge: { timeoutSeconds: 60, memoryMb: 512, batchSize: 100, windowSeconds: 1 },
-} as const;
-
-/**
- * A destination queue's visibility timeout, from its consumer: six times the function timeout plus the
- * batching window, as AWS recommends for SQS event sources, so a message is never handed out again
- * while a (retried) invocation may still be working on it.
- */
-export function consumerVisibilityTimeoutSeconds(
-  functionTimeoutSeconds: number,
-  windowSeconds: number,
-): number {
-  return 6 * functionTimeoutSeconds + windowSeconds;
-}
-
-/** A destination consumer's event source mapping and function settings (CDK and the local pollers). */
-export function consumerSettings(
-  destination: Pick<Destination, 'type'> & Partial<{ maxEvents: number; flushIntervalSec: number }>,
-): {
-  batchSize: number;
-  windowSeconds: number;
-  timeoutSeconds: number;
-  visibilityTimeoutSeconds: number;
-} {
-  const settings =
-    destination.type === 'S3'
-      ? {
-          batchSize: destination.maxEvents ?? 1000,
-          windowSeconds: destination.flushIntervalSec ?? 60,
-          timeoutSeconds: CONSUMER_FUNCTIONS.s3.timeoutSeconds,
-        }
-      : {
-          batchSize: CONSUMER_FUNCTIONS.eventbridge.batchSize,
-          windowSeconds: CONSUMER_FUNCTIONS.eventbridge.windowSeconds,
-          timeoutSeconds: CONSUMER_FUNCTIONS.eventbridge.timeoutSeconds,
-        };
-  return {
-    ...settings,
-    visibilityTimeoutSeconds: consumerVisibilityTimeoutSeconds(
-      settings.timeoutSeconds,
-      settings.windowSeconds,
-    ),
-  };
 }

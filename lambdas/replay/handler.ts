@@ -13,7 +13,11 @@ import { toFieldIssues } from '../core/issues.js';
 import { readEnv } from '../core/read-env.js';
 import { ReplayRequestSchema, type ReplayResult } from '../core/replay-request.js';
 import { DAY_SECONDS, queueNames } from '../core/resources.js';
+import { DESTINATION_TYPES, type DestinationType } from '../destinations/index.js';
 import { runReplay } from './run-replay.js';
+
+const DESTINATION_PAIR = `[^:,]+:(${DESTINATION_TYPES.join('|')})`;
+const DESTINATION_LIST = new RegExp(`^${DESTINATION_PAIR}(,${DESTINATION_PAIR})*$`);
 
 export type ReplayHandler = (event: unknown, context: Context) => Promise<ReplayResult>;
 
@@ -30,12 +34,12 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       [REPLAY_ENV.attemptsTable]: z.string().min(1),
       [REPLAY_ENV.queueUrlBase]: z.string().url().endsWith('/'),
       [REPLAY_ENV.namePrefix]: z.string().min(1),
-      // `id:TYPE` pairs (encodeDestinationList): a wrong type must not silently become S3.
+      // `id:TYPE` pairs (encodeDestinationList), each TYPE a kind of the registry.
       [REPLAY_ENV.destinations]: z
         .string()
         .regex(
-          /^[^:,]+:(S3|EVENTBRIDGE)(,[^:,]+:(S3|EVENTBRIDGE))*$/,
-          'must be id:S3 or id:EVENTBRIDGE pairs, comma-separated',
+          DESTINATION_LIST,
+          `must be id:TYPE pairs, comma-separated, TYPE one of ${DESTINATION_TYPES.join(', ')}`,
         ),
       [REPLAY_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
     },
@@ -44,7 +48,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
   const destinations = new Map(
     env[REPLAY_ENV.destinations].split(',').map((pair) => {
       const [id = '', type = ''] = pair.split(':');
-      return [id, type as 'S3' | 'EVENTBRIDGE'];
+      return [id, type as DestinationType];
     }),
   );
   const logger = new Logger({ serviceName: 'pushrail-replay' });
@@ -60,7 +64,8 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     const parsed = ReplayRequestSchema.safeParse(event);
     if (!parsed.success) throw new ReplayRequestError('invalid replay request', toFieldIssues(parsed.error));
     const request = parsed.data;
-    if (!destinations.has(request.destinationId)) {
+    const destinationType = destinations.get(request.destinationId);
+    if (destinationType === undefined) {
       throw new ReplayRequestError(
         `unknown destination "${request.destinationId}"; this stack has: ${[...destinations.keys()].join(', ')}`,
         [{ field: 'destinationId', message: 'not a destination of this stack' }],
@@ -71,7 +76,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       sqs,
       attempts,
       journal,
-      destinationType: (id) => destinations.get(id) ?? 'S3',
+      destinationType: () => destinationType,
       queueUrl: `${env[REPLAY_ENV.queueUrlBase]}${names.queue}`,
       dlqUrl: `${env[REPLAY_ENV.queueUrlBase]}${names.dlq}`,
       readEvents: (ids) => getStoredRouting(dynamodb, eventsTable, ids),

@@ -19,13 +19,14 @@ import {
   type ReplayResult,
   replayId,
 } from '../core/replay-request.js';
+import type { DestinationType } from '../destinations/index.js';
 import { type ClaimedRun, claimRun, LEASE_MARGIN_MS } from './claim-run.js';
 
 export interface ReplayDeps {
   readonly sqs: SQSClient;
   readonly attempts: AttemptLog;
   readonly journal: ReplayJournal;
-  readonly destinationType: (destinationId: string) => 'S3' | 'EVENTBRIDGE';
+  readonly destinationType: (destinationId: string) => DestinationType;
   readonly queueUrl: string;
   readonly dlqUrl: string;
   readonly readEvents: (eventIds: readonly string[]) => Promise<Map<string, StoredRouting>>;

@@ -1,13 +1,10 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Destination, parseConfig } from '../../lambdas/core/config.js';
+import { parseConfig } from '../../lambdas/core/config.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
-import {
-  CONSUMER_FUNCTIONS,
-  consumerVisibilityTimeoutSeconds,
-  queueNames,
-  type TABLES,
-} from '../../lambdas/core/resources.js';
+import { queueNames, type TABLES } from '../../lambdas/core/resources.js';
+import type { Destination } from '../../lambdas/destinations/index.js';
+import { deliverySettings, KINDS } from '../../lambdas/destinations/index.js';
 import { PushrailStack } from '../../lib/pushrail-stack.js';
 import {
   EB_KEYS_SECRET_ARN,
@@ -87,7 +84,7 @@ describe('destination consumers', () => {
     it.each(config.destinations.map((d) => [d.id, d.type] as const))(
       'runs the consumer of %s (%s) on Node.js 24 / arm64 with the timeout and memory of its type, under a generated name',
       (destinationId, type) => {
-        const settings = type === 'S3' ? CONSUMER_FUNCTIONS.s3 : CONSUMER_FUNCTIONS.eventbridge;
+        const settings = KINDS[type].delivery;
         const fn = consumer(destinationId).Properties;
         expect(fn).toMatchObject({
           Runtime: 'nodejs24.x',
@@ -177,13 +174,7 @@ describe('destination consumers', () => {
       'sets the visibility timeout of the %s queue from its consumer timeout and batching window',
       (destinationId) => {
         const d = destination(destinationId);
-        const expected =
-          d.type === 'S3'
-            ? consumerVisibilityTimeoutSeconds(CONSUMER_FUNCTIONS.s3.timeoutSeconds, d.flushIntervalSec)
-            : consumerVisibilityTimeoutSeconds(
-                CONSUMER_FUNCTIONS.eventbridge.timeoutSeconds,
-                CONSUMER_FUNCTIONS.eventbridge.windowSeconds,
-              );
+        const expected = deliverySettings(d).visibilityTimeoutSeconds;
         const queue = resources[queueId(queueNames(STACK_NAME, destinationId).queue)] as Resource;
         expect(queue.Properties.VisibilityTimeout).toBe(expected);
         const fn = consumer(destinationId).Properties;

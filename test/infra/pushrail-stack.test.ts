@@ -2,13 +2,8 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidApiKeyError } from '../../lambdas/core/errors.js';
 import { INGEST_ENV } from '../../lambdas/core/function-env.js';
-import {
-  CONSUMER_FUNCTIONS,
-  consumerVisibilityTimeoutSeconds,
-  QUEUE_SETTINGS,
-  queueNames,
-  TABLES,
-} from '../../lambdas/core/resources.js';
+import { QUEUE_SETTINGS, queueNames, TABLES } from '../../lambdas/core/resources.js';
+import { deliverySettings } from '../../lambdas/destinations/index.js';
 import { SEED_CONFIG as config, synthStack } from './fixtures.js';
 import { QUEUE_URL_BASE } from './template-queries.js';
 
@@ -273,16 +268,8 @@ describe('PushrailStack', () => {
       'gives %s a named, encrypted queue that redrives to its DLQ after maxReceiveCount',
       (destinationId) => {
         const destination = config.destinations.find((d) => d.id === destinationId);
-        const visibilityTimeout =
-          destination?.type === 'S3'
-            ? consumerVisibilityTimeoutSeconds(
-                CONSUMER_FUNCTIONS.s3.timeoutSeconds,
-                destination.flushIntervalSec,
-              )
-            : consumerVisibilityTimeoutSeconds(
-                CONSUMER_FUNCTIONS.eventbridge.timeoutSeconds,
-                CONSUMER_FUNCTIONS.eventbridge.windowSeconds,
-              );
+        if (!destination) throw new Error(`no destination ${destinationId}`);
+        const visibilityTimeout = deliverySettings(destination).visibilityTimeoutSeconds;
         const names = queueNames(STACK_NAME, destinationId);
         const dlq = logicalId(template, 'AWS::SQS::Queue', {
           QueueName: names.dlq,

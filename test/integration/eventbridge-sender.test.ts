@@ -22,15 +22,17 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
-import { type EventBridgeDestination, type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
+import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
-import { CONSUMER_FUNCTIONS } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import { busName } from '../../lambdas/destinations/eventbridge/local-customer.js';
+import type { EventBridgeDestinationConfig } from '../../lambdas/destinations/eventbridge/schema.js';
+import type { ProvisionedDestination } from '../../lambdas/destinations/index.js';
+import { deliverySettings } from '../../lambdas/destinations/index.js';
 import { clientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
-import { busName } from '../../local/customer-resources.js';
-import { type ProvisionedDestination, provision } from '../../local/provision.js';
+import { provision } from '../../local/provision.js';
 import { QueuePoller } from '../../local/queue-poller.js';
 import { queueArn } from '../../local/queues.js';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -89,7 +91,8 @@ const config: PushrailConfig = parseConfig({
   ],
 });
 
-const destinationOf = (id: string) => config.destinations.find((d) => d.id === id) as EventBridgeDestination;
+const destinationOf = (id: string) =>
+  config.destinations.find((d) => d.id === id) as EventBridgeDestinationConfig;
 
 let proxy: FaultProxy;
 let harness: IngestHarness;
@@ -161,11 +164,11 @@ beforeAll(async () => {
         queueUrl: p.queueUrl,
         queueArn: await queueArn(sqs(), p.queueUrl),
         region: 'us-east-1',
-        batchSize: CONSUMER_FUNCTIONS.eventbridge.batchSize,
-        windowSeconds: CONSUMER_FUNCTIONS.eventbridge.windowSeconds,
+        batchSize: deliverySettings(destination).batchSize,
+        windowSeconds: deliverySettings(destination).windowSeconds,
         handler,
         functionName: `${harness.namePrefix}-eventbridge-${destination.id}`,
-        timeoutSeconds: CONSUMER_FUNCTIONS.eventbridge.timeoutSeconds,
+        timeoutSeconds: deliverySettings(destination).timeoutSeconds,
       }),
     );
   }

@@ -7,20 +7,17 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { getRecords } from '../../lambdas/adapters/event-store.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
-import {
-  type Destination,
-  type PushrailConfig,
-  parseConfig,
-  type S3Destination,
-} from '../../lambdas/core/config.js';
+import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import type { CanonicalEvent } from '../../lambdas/core/event.js';
-import { consumerSettings } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
-import { createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
+import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import type { Destination } from '../../lambdas/destinations/index.js';
+import { deliverySettings } from '../../lambdas/destinations/index.js';
+import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
+import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
 import { clientConfig, s3ClientConfig } from '../../local/aws-clients.js';
 import { customerAccess } from '../../local/customer-credentials.js';
-import { localConsumerEnvironment } from '../../local/destination-consumers.js';
+import { localDeliveryEnvironment } from '../../local/delivery-pollers.js';
 import { type Provisioned, provision } from '../../local/provision.js';
 import { queueArn } from '../../local/queues.js';
 import { replayFunction } from '../../local/replay-function.js';
@@ -308,7 +305,7 @@ describe('fault-injection suite', () => {
       });
     }
     const customer = (id: string) => customers.get(id) as { s3: S3Client; sqs: SQSClient };
-    const broken = destinationOf(BROKEN) as S3Destination;
+    const broken = destinationOf(BROKEN) as S3DestinationConfig;
     // The customer deleted the bucket after configuring the destination.
     await customer(BROKEN).s3.send(new DeleteBucketCommand({ Bucket: broken.bucket }));
 
@@ -336,8 +333,8 @@ describe('fault-injection suite', () => {
     const pipeline = new SuitePipeline(sqs(), plan, random, 0.1);
     const context = { config, namePrefix: harness.namePrefix, target, provisioned: handlerView };
     for (const destination of config.destinations) {
-      const env = { ...process.env, ...localConsumerEnvironment(context, destination) };
-      const settings = consumerSettings(destination);
+      const env = { ...process.env, ...localDeliveryEnvironment(context, destination) };
+      const settings = deliverySettings(destination);
       pipeline.add({
         destination,
         queueUrl: queueOf(destination.id).queueUrl,

@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { DeleteBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseConfig, type S3Destination } from '../../lambdas/core/config.js';
+import { parseConfig } from '../../lambdas/core/config.js';
+import { ensureBucket } from '../../lambdas/destinations/s3/local-customer.js';
+import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import { clientConfig, type EmulatorTarget, s3ClientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
-import { ensureBucket } from '../../local/customer-resources.js';
 import { freePort } from '../../local/emulator.js';
 import type { LocalState } from '../../local/local-state.js';
 import { READY_PREFIX } from '../../local/ready-line.js';
@@ -54,7 +55,7 @@ const config = parseConfig({
     },
   ],
 });
-const destination = config.destinations[0] as S3Destination;
+const destination = config.destinations[0] as S3DestinationConfig;
 const target = (): EmulatorTarget => ({ endpoint: inject('awsEndpoint'), region: REGION });
 
 /** Environment without the developer's AWS_, PUSHRAIL_ or PORT settings. */

@@ -15,27 +15,25 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
-import {
-  type Destination,
-  type PushrailConfig,
-  parseConfig,
-  type S3Destination,
-} from '../../lambdas/core/config.js';
+import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { ReplayInProgressError, ReplayRequestError } from '../../lambdas/core/errors.js';
 import {
   ReplayRequestSchema,
   type ReplayResult,
   replayId as replayIdOf,
 } from '../../lambdas/core/replay-request.js';
-import { consumerSettings, DAY_SECONDS } from '../../lambdas/core/resources.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
-import { createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
+import { DAY_SECONDS } from '../../lambdas/core/resources.js';
+import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import type { Destination } from '../../lambdas/destinations/index.js';
+import { deliverySettings } from '../../lambdas/destinations/index.js';
+import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
+import { ensureBucket } from '../../lambdas/destinations/s3/local-customer.js';
+import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
 import { type ReplayDeps, runReplay } from '../../lambdas/replay/run-replay.js';
 import { clientConfig, type EmulatorTarget, s3ClientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
-import { ensureBucket } from '../../local/customer-resources.js';
-import { localConsumerEnvironment } from '../../local/destination-consumers.js';
+import { localDeliveryEnvironment } from '../../local/delivery-pollers.js';
 import { type Provisioned, provision } from '../../local/provision.js';
 import { QueuePoller } from '../../local/queue-poller.js';
 import { queueArn } from '../../local/queues.js';
@@ -112,7 +110,7 @@ const pollers = new Map<string, QueuePoller>();
 
 const destinationOf = (id: string): Destination =>
   config.destinations.find((d) => d.id === id) as Destination;
-const s3DestinationOf = (id: string): S3Destination => destinationOf(id) as S3Destination;
+const s3DestinationOf = (id: string): S3DestinationConfig => destinationOf(id) as S3DestinationConfig;
 const queueUrlOf = (id: string) => provisioned.destinations[id]?.queueUrl as string;
 const dlqUrlOf = (id: string) => provisioned.destinations[id]?.dlqUrl as string;
 const customerS3 = () => new S3Client(s3ClientConfig({ ...target(), credentials: customer.credentials }));
@@ -128,8 +126,8 @@ beforeAll(async () => {
 
   const context = { config, namePrefix: harness.namePrefix, target: target(), provisioned };
   for (const destination of config.destinations) {
-    const env = { ...process.env, ...localConsumerEnvironment(context, destination) };
-    const settings = consumerSettings(destination);
+    const env = { ...process.env, ...localDeliveryEnvironment(context, destination) };
+    const settings = deliverySettings(destination);
     pollers.set(
       destination.id,
       new QueuePoller({

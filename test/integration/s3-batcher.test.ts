@@ -28,14 +28,15 @@ import type { ConsumerOptions as S3BatcherOptions } from '../../lambdas/adapters
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
-import type { PushrailConfig, S3Destination } from '../../lambdas/core/config.js';
+import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import type { CanonicalEvent, EventRecord } from '../../lambdas/core/event.js';
 import { EventRecordSchema } from '../../lambdas/core/event.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
 import { MiB } from '../../lambdas/core/limits.js';
-import { createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
+import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
 import { compareRecords, objectKey, partitionOf } from '../../lambdas/destinations/s3/parts.js';
+import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import { type BatchResult, QueuePoller, type SqsHandler } from '../../local/queue-poller.js';
 import { type CapturedRequest, FaultProxy, s3Error } from '../support/fault-proxy.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
@@ -150,7 +151,7 @@ beforeEach(() => {
   pollerErrors.length = 0;
 });
 
-function destinationOf(id: string): S3Destination {
+function destinationOf(id: string): S3DestinationConfig {
   const d = config.destinations.find((x) => x.id === id);
   if (d?.type !== 'S3') throw new Error(`no S3 destination ${id}`);
   return d;
@@ -296,7 +297,10 @@ const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).di
  * partition of every line plus the SHA-256 of the bytes, each line is one canonical record, lines are
  * in order, and the file is within the limits. Answers the eventIds per key.
  */
-function readParts(objects: Map<string, Buffer>, destination: S3Destination): Map<string, EventRecord[]> {
+function readParts(
+  objects: Map<string, Buffer>,
+  destination: S3DestinationConfig,
+): Map<string, EventRecord[]> {
   const out = new Map<string, EventRecord[]>();
   for (const [key, bytes] of objects) {
     const match = KEY_SHAPE.exec(key);

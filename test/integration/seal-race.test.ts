@@ -6,11 +6,12 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import type { QueuedEvent } from '../../lambdas/adapters/delivery-batch.js';
 import { SealStore } from '../../lambdas/adapters/seal-store.js';
-import { parseConfig, type S3Destination } from '../../lambdas/core/config.js';
+import { parseConfig } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { deliverParts, type S3DeliveryDeps } from '../../lambdas/destinations/s3/deliver-parts.js';
 import { buildPart, compareRecords } from '../../lambdas/destinations/s3/parts.js';
+import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import { provision } from '../../local/provision.js';
 import { seedEvent } from '../support/seed-event.js';
 
@@ -43,7 +44,7 @@ const config = parseConfig({
     },
   ],
 });
-const destination = config.destinations[0] as S3Destination;
+const destination = config.destinations[0] as S3DestinationConfig;
 
 let seals: SealStore;
 let deps: S3DeliveryDeps;

@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  bucketOwnerAccount,
-  type EventBridgeDestination,
   findRawCredentials,
   type PushrailConfig,
   parseConfig,
   parseConfigText,
-  type S3Destination,
-  sourceNamespace,
 } from '../../lambdas/core/config.js';
 import { ConfigError } from '../../lambdas/core/errors.js';
+import {
+  type EventBridgeDestinationConfig,
+  sourceNamespace,
+} from '../../lambdas/destinations/eventbridge/schema.js';
+import { bucketOwnerAccount, type S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 
 /**
  * The destinations config (DESIGN.md "Destinations config"): the committed example parses, defaults
@@ -25,12 +26,12 @@ const CONFIG_TEXT = readFileSync(new URL('../../pushrail.config.json', import.me
 /** A fresh, mutable copy of the committed pushrail.config.json: destinations[0] is S3, [1] EVENTBRIDGE. */
 const example = (): MutableConfig => JSON.parse(CONFIG_TEXT) as MutableConfig;
 
-function s3Of(config: PushrailConfig): S3Destination {
+function s3Of(config: PushrailConfig): S3DestinationConfig {
   const d = config.destinations.find((x) => x.type === 'S3');
   if (d?.type !== 'S3') throw new Error('no S3 destination');
   return d;
 }
-function eventBridgeOf(config: PushrailConfig): EventBridgeDestination {
+function eventBridgeOf(config: PushrailConfig): EventBridgeDestinationConfig {
   const d = config.destinations.find((x) => x.type === 'EVENTBRIDGE');
   if (d?.type !== 'EVENTBRIDGE') throw new Error('no EVENTBRIDGE destination');
   return d;

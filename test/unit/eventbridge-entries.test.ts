@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
-import { type EventBridgeDestination, parseConfig, sourceNamespace } from '../../lambdas/core/config.js';
+import { parseConfig } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { KiB, MiB, PUT_EVENTS_MAX_REQUEST_BYTES } from '../../lambdas/core/limits.js';
 import { chunkEntries, entrySize, toEntry } from '../../lambdas/destinations/eventbridge/entries.js';
+import {
+  type EventBridgeDestinationConfig,
+  sourceNamespace,
+} from '../../lambdas/destinations/eventbridge/schema.js';
 import { seedEvent } from '../support/seed-event.js';
 
 const BUS = 'arn:aws:events:us-east-1:123456789012:event-bus/pushrail-events';
@@ -49,7 +53,7 @@ const many = (n: number, payload: Record<string, unknown> = {}) =>
 describe('toEntry', () => {
   it('builds the contract envelope for the seed event with the default source pushrail.<vendor>', () => {
     const config = configWith();
-    const destination = config.destinations[0] as EventBridgeDestination;
+    const destination = config.destinations[0] as EventBridgeDestinationConfig;
     const seed = record();
     const entry = toEntry(seed, { source: sourceNamespace(config, destination), busArn: destination.busArn });
     expect(entry).toEqual({
@@ -71,7 +75,7 @@ describe('toEntry', () => {
 
   it('uses the configured sourceNamespace when there is one', () => {
     const config = configWith('com.acme.billing');
-    const destination = config.destinations[0] as EventBridgeDestination;
+    const destination = config.destinations[0] as EventBridgeDestinationConfig;
     const entry = toEntry(record(), { source: sourceNamespace(config, destination), busArn: BUS });
     expect(entry.Source).toBe('com.acme.billing');
   });

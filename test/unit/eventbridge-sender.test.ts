@@ -18,7 +18,7 @@ import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
-import { createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
+import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import { seedEvent } from '../support/seed-event.js';
 
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';

@@ -2,12 +2,11 @@ import { readFileSync } from 'node:fs';
 import { NoSuchBucket, S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import {
-  CLASSIFICATION,
   classifyEntryError,
   classifyFailure,
-  type DestinationType,
   sanitizeReason,
 } from '../../lambdas/core/failure-classification.js';
+import { DESTINATION_TYPES, failureTable } from '../../lambdas/destinations/index.js';
 
 /** An error as SDK v3 throws it for a service answer: name = code, $metadata.httpStatusCode. */
 function serviceError(name: string, status: number, message = `${name} happened`): Error {
@@ -147,13 +146,10 @@ describe('the EventBridge classification table', () => {
 });
 
 describe('the table itself', () => {
-  it.each(Object.keys(CLASSIFICATION) as DestinationType[])(
-    'never lists a %s code as both transient and permanent',
-    (type) => {
-      const { permanent, transient } = CLASSIFICATION[type];
-      expect(permanent.filter((code) => transient.includes(code))).toEqual([]);
-    },
-  );
+  it.each(DESTINATION_TYPES)('never lists a %s code as both transient and permanent', (type) => {
+    const { permanent, transient } = failureTable(type);
+    expect(permanent.filter((code) => transient.includes(code))).toEqual([]);
+  });
 
   it('is shown in full in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -161,7 +157,7 @@ describe('the table itself', () => {
     const listed = new Set(
       [...section.slice(0, section.indexOf('\n## ', 3)).matchAll(/`([^`]+)`/g)].map((m) => m[1]),
     );
-    const codes = Object.values(CLASSIFICATION).flatMap((t) => [...t.permanent, ...t.transient]);
+    const codes = DESTINATION_TYPES.map(failureTable).flatMap((t) => [...t.permanent, ...t.transient]);
     expect(codes.filter((code) => !listed.has(code))).toEqual([]);
   });
 });

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BACKOFF } from '../../lambdas/core/backoff.js';
-import { CLASSIFICATION } from '../../lambdas/core/failure-classification.js';
 import { MAX_EVENT_BYTES, MAX_EVENTS_PER_REQUEST, MAX_REQUEST_BYTES } from '../../lambdas/core/limits.js';
+import { DESTINATION_TYPES, failureTable } from '../../lambdas/destinations/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 describe('README', () => {
-  it.each(Object.entries(CLASSIFICATION))(
+  it.each(DESTINATION_TYPES.map((type) => [type, failureTable(type)] as const))(
     'lists every %s failure code of the classification table',
     (_type, table) => {
       const missing = [...table.permanent, ...table.transient].filter(

@@ -4,12 +4,12 @@ import type { AttemptLog, AttemptRecord } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
 import type { BusCheck } from '../../adapters/event-bus-verifier.js';
 import { type EntryResult, type PublishOptions, publish } from '../../adapters/eventbridge-publisher.js';
-import type { EventBridgeDestination } from '../../core/config.js';
 import type { ClassifiedFailure } from '../../core/failure-classification.js';
 import { chunkEntries, toEntry } from './entries.js';
+import type { EventBridgeDestinationConfig } from './schema.js';
 
 export interface EventBridgeDeliveryDeps {
-  readonly destination: EventBridgeDestination;
+  readonly destination: EventBridgeDestinationConfig;
   /** The entries' `Source`: `sourceNamespace(config, destination)`. */
   readonly source: string;
   /** A client with the credentials this batch started with. */

@@ -5,16 +5,16 @@ import type { ConsumerOptions } from '../../adapters/customer-clients.js';
 import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
 import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
 import { lazyHandler } from '../../adapters/lazy-handler.js';
-import { EventBridgeDestinationSchema, sourceNamespace } from '../../core/config.js';
 import { CONSUMER_ENV } from '../../core/function-env.js';
 import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverEntries } from './deliver-entries.js';
+import { EventBridgeDestinationSchema, sourceNamespace } from './schema.js';
 
 /**
  * Builds the EventBridge sender for one destination from an environment. Lambda builds it once per
  * container (first invocation); the local runtime builds one per EventBridge destination.
  */
-export function createEventBridgeSenderHandler(
+export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
   options: ConsumerOptions = {},
 ): SqsHandler {
@@ -56,4 +56,4 @@ export function createEventBridgeSenderHandler(
 }
 
 /** The Lambda entry point. */
-export const handler: SqsHandler = lazyHandler(() => createEventBridgeSenderHandler());
+export const handler: SqsHandler = lazyHandler(() => createDeliveryHandler());

@@ -5,15 +5,15 @@ import type { AttemptLog } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
 import { putPart } from '../../adapters/s3-writer.js';
 import type { PartItem, SealStore } from '../../adapters/seal-store.js';
-import type { S3Destination } from '../../core/config.js';
 import type { EventRecord } from '../../core/event.js';
 import { EventRecordSchema } from '../../core/event.js';
 import { classifyFailure } from '../../core/failure-classification.js';
 import { MiB } from '../../core/limits.js';
 import { buildPart, type PlannedPart, planParts } from './parts.js';
+import type { S3DestinationConfig } from './schema.js';
 
 export interface S3DeliveryDeps {
-  readonly destination: S3Destination;
+  readonly destination: S3DestinationConfig;
   readonly expectedBucketOwner: string;
   readonly seals: SealStore;
   readonly s3: S3Client;

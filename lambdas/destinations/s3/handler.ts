@@ -6,16 +6,16 @@ import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adap
 import { getRecords } from '../../adapters/event-store.js';
 import { lazyHandler } from '../../adapters/lazy-handler.js';
 import { SealStore } from '../../adapters/seal-store.js';
-import { bucketOwnerAccount, S3DestinationSchema } from '../../core/config.js';
 import { CONSUMER_ENV } from '../../core/function-env.js';
 import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverParts } from './deliver-parts.js';
+import { bucketOwnerAccount, S3DestinationSchema } from './schema.js';
 
 /**
  * Builds the S3 batcher for one destination from an environment. Lambda builds it once per
  * container (first invocation); the local runtime builds one per S3 destination.
  */
-export function createS3BatcherHandler(
+export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
   options: ConsumerOptions = {},
 ): SqsHandler {
@@ -60,4 +60,4 @@ export function createS3BatcherHandler(
 }
 
 /** The Lambda entry point. */
-export const handler: SqsHandler = lazyHandler(() => createS3BatcherHandler());
+export const handler: SqsHandler = lazyHandler(() => createDeliveryHandler());

@@ -7,10 +7,10 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { canonicalJson } from '../../../lambdas/core/canonical.js';
-import type { S3Destination } from '../../../lambdas/core/config.js';
 import { type EventRecord, EventRecordSchema } from '../../../lambdas/core/event.js';
 import { MiB } from '../../../lambdas/core/limits.js';
 import { compareRecords, objectKey, partitionOf } from '../../../lambdas/destinations/s3/parts.js';
+import type { S3DestinationConfig } from '../../../lambdas/destinations/s3/schema.js';
 
 /** What the customer finds in an S3 destination's bucket, and what is wrong with it. */
 export interface BucketView {
@@ -29,7 +29,7 @@ const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).di
  * is `<prefix>event_type=…/dt=…/hour=…/part-<sha256 of the bytes>.ndjson` for the partition of every
  * line, each line is one canonical record, lines are in order, and the file is within the limits.
  */
-export async function readBucket(s3: S3Client, destination: S3Destination): Promise<BucketView> {
+export async function readBucket(s3: S3Client, destination: S3DestinationConfig): Promise<BucketView> {
   const view: BucketView = { objects: new Map(), rows: new Map(), records: new Map(), problems: [] };
   let token: string | undefined;
   do {
@@ -49,7 +49,7 @@ export async function readBucket(s3: S3Client, destination: S3Destination): Prom
   return view;
 }
 
-function checkObject(destination: S3Destination, key: string, bytes: Buffer, view: BucketView): void {
+function checkObject(destination: S3DestinationConfig, key: string, bytes: Buffer, view: BucketView): void {
   const hash = sha256(bytes);
   view.objects.set(key, hash);
   const problem = (text: string) => view.problems.push(`${key}: ${text}`);

@@ -4,7 +4,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
-import type { Destination } from '../../../lambdas/core/config.js';
+import type { Destination } from '../../../lambdas/destinations/index.js';
 import { QueuePoller, type SqsHandler } from '../../../local/queue-poller.js';
 import { CRASH_POINTS, type CrashPoint, type FaultPlan } from './faults.js';
 import { pick } from './workload.js';

@@ -1,0 +1,30 @@
+import { defineKind } from '../kind.js';
+import { S3_FAILURES } from './classification.js';
+import { S3DestinationSchema } from './schema.js';
+
+/**
+ * The S3 kind: the S3 batcher takes up to `maxEvents` queued events, or what arrived within
+ * `flushIntervalSec`, seals them into parts and writes each part to the customer's bucket. It reads
+ * stored events (to rebuild a sealed part whose members are not all in the batch at hand) and owns
+ * the seals table (invariant 5).
+ */
+export const s3Kind = defineKind({
+  schema: S3DestinationSchema,
+  classification: S3_FAILURES,
+  delivery: {
+    label: 'S3 batcher',
+    functionId: 'S3Batcher',
+    serviceName: 'pushrail-s3-batcher',
+    entry: 'lambdas/destinations/s3/handler.ts',
+    timeoutSeconds: 120,
+    memoryMb: 1024,
+    readsStoredEvents: true,
+    usesSeals: true,
+    eventSource: (d) => ({ batchSize: d.maxEvents, windowSeconds: d.flushIntervalSec }),
+    describe: (d) => `Pushrail S3 batcher: destination ${d.id} (bucket ${d.bucket})`,
+  },
+  local: {
+    fields: ['bucket', 'keyPrefix'],
+    customerSide: 'lambdas/destinations/s3/local-customer.ts',
+  },
+});
