@@ -142,6 +142,18 @@ async function ensureTable(
   return TableName;
 }
 
+/** A destination queue's attributes, as the stack's DestinationQueue sets them. */
+export function destinationQueueAttributes(destination: Destination, dlqArn: string): Record<string, string> {
+  return {
+    MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionSeconds),
+    VisibilityTimeout: String(deliverySettings(destination).visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: dlqArn,
+      maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
+    }),
+  };
+}
+
 async function provisionDestination(
   destination: Destination,
   namePrefix: string,
@@ -153,14 +165,11 @@ async function provisionDestination(
   const dlqUrl = await ensureQueue(sqs, names.dlq, {
     MessageRetentionPeriod: String(QUEUE_SETTINGS.dlqRetentionSeconds),
   });
-  const queueUrl = await ensureQueue(sqs, names.queue, {
-    MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionSeconds),
-    VisibilityTimeout: String(deliverySettings(destination).visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: await queueArn(sqs, dlqUrl),
-      maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
-    }),
-  });
+  const queueUrl = await ensureQueue(
+    sqs,
+    names.queue,
+    destinationQueueAttributes(destination, await queueArn(sqs, dlqUrl)),
+  );
 
   if (destination.auth.mode === 'ACCESS_KEY') {
     // Best effort: the secret only matters once a destination Lambda reads it, and a failure here

@@ -1,6 +1,8 @@
 /**
- * Every numeric limit of Pushrail's contracts, in one place, so that validation, error messages, the
- * README and the tests all quote the same number.
+ * The limits of the ingest contract and of the AWS services Pushrail calls, in one place, so that
+ * validation, error messages, the README and the tests all quote the same number. The ranges of the
+ * destinations config are not here: each lives with its field, in lambdas/core/config-fields.ts and
+ * in its kind's schema (lambdas/destinations/<kind>/schema.ts), where its error message names it.
  */
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
