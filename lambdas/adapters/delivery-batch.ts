@@ -16,6 +16,7 @@ import {
   sanitizeReason,
 } from '../core/failure-classification.js';
 import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES } from '../core/limits.js';
+import { DLQ_ATTRIBUTES } from '../core/queue-message.js';
 import type { AttemptLog } from './attempt-log.js';
 
 /** A queue message that parsed as an EventRecord. */
@@ -45,17 +46,8 @@ export interface DeliveryBatchDeps {
   readonly random?: () => number;
 }
 
-/** Names of the message attributes a dead-lettered message carries (the reason, never a secret). */
-export const DLQ_ATTRIBUTES = {
-  failureClass: 'pushrail.failureClass',
-  errorCode: 'pushrail.errorCode',
-  reason: 'pushrail.reason',
-  destinationId: 'pushrail.destinationId',
-  failedAt: 'pushrail.failedAt',
-  firstAttemptAt: 'pushrail.firstAttemptAt',
-  attempts: 'pushrail.attempts',
-  eventId: 'eventId',
-} as const;
+// Where the consumers' callers, and their tests, have always found the names.
+export { DLQ_ATTRIBUTES };
 
 interface Failed {
   readonly record: SQSRecord;
