@@ -1,18 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  type MessageAttributeValue,
-  SendMessageBatchCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { decideRetry } from '../core/backoff.js';
-import { chunkBy } from '../core/chunks.js';
-import { type EventRecord, EventRecordSchema } from '../core/event.js';
+import type { EventRecord } from '../core/event.js';
 import { type ClassifiedFailure, classifyFailure, sanitizeReason } from '../core/failure-classification.js';
-import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES } from '../core/limits.js';
+import { MALFORMED_MESSAGE } from '../core/failure-codes.js';
+import { fromMessage } from '../core/queue-message.js';
 import type { DestinationType } from '../destinations/index.js';
 import type { AttemptLog } from './attempt-log.js';
+import { changeVisibility, moveToDlq } from './sqs-queue.js';
 
 /** A queue message that parsed as an EventRecord. */
 export interface QueuedEvent {
@@ -40,18 +36,6 @@ export interface DeliveryBatchDeps {
   readonly now?: () => Date;
   readonly random?: () => number;
 }
-
-/** Names of the message attributes a dead-lettered message carries (the reason, never a secret). */
-export const DLQ_ATTRIBUTES = {
-  failureClass: 'pushrail.failureClass',
-  errorCode: 'pushrail.errorCode',
-  reason: 'pushrail.reason',
-  destinationId: 'pushrail.destinationId',
-  failedAt: 'pushrail.failedAt',
-  firstAttemptAt: 'pushrail.firstAttemptAt',
-  attempts: 'pushrail.attempts',
-  eventId: 'eventId',
-} as const;
 
 interface Failed {
   readonly record: SQSRecord;
@@ -82,21 +66,21 @@ export async function runDeliveryBatch(
   const queued: QueuedEvent[] = [];
   const failed: Failed[] = [];
   for (const record of event.Records) {
-    const parsed = safeParse(record.body);
-    if (parsed)
+    const message = fromMessage(record);
+    if (message.record)
       queued.push({
         messageId: record.messageId,
         receiptHandle: record.receiptHandle,
-        body: record.body,
-        record: parsed,
+        body: message.body,
+        record: message.record,
       });
     else
       failed.push({
         record,
-        eventId: record.messageAttributes?.eventId?.stringValue,
+        eventId: message.eventId,
         failure: {
           failureClass: 'permanent',
-          code: 'MalformedMessage',
+          code: MALFORMED_MESSAGE,
           message: 'message body is not a Pushrail event record',
         },
       });
@@ -183,86 +167,62 @@ export async function runDeliveryBatch(
   return { batchItemFailures: [...batchItemFailures].map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
-function safeParse(body: string): EventRecord | undefined {
-  try {
-    const result = EventRecordSchema.safeParse(JSON.parse(body));
-    return result.success ? (result.data as EventRecord) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
-
 /** Moves messages to the DLQ with their reason; returns the message ids that could not be moved. */
 async function sendToDeadLetterQueue(
   items: readonly { failed: Failed; reason: ClassifiedFailure }[],
   deps: DeliveryBatchDeps,
   at: Date,
 ): Promise<string[]> {
-  const notMoved: string[] = [];
-  // 1 KiB per entry covers the reason attributes.
-  const limits = { maxCount: SQS_MAX_BATCH_ENTRIES, maxBytes: SQS_MAX_BATCH_BYTES };
-  for (const chunk of chunkBy(items, limits, (i) => Buffer.byteLength(i.failed.record.body) + 1024)) {
-    try {
-      const res = await deps.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: deps.dlqUrl,
-          Entries: chunk.map(({ failed, reason }, n) => ({
-            Id: String(n),
-            MessageBody: failed.record.body,
-            MessageAttributes: {
-              [DLQ_ATTRIBUTES.failureClass]: text(reason.failureClass),
-              [DLQ_ATTRIBUTES.errorCode]: text(reason.code),
-              [DLQ_ATTRIBUTES.reason]: text(reason.message || reason.code),
-              [DLQ_ATTRIBUTES.destinationId]: text(deps.destinationId),
-              [DLQ_ATTRIBUTES.failedAt]: text(at.toISOString()),
-              [DLQ_ATTRIBUTES.firstAttemptAt]: text(
-                new Date(
-                  Number(failed.record.attributes.ApproximateFirstReceiveTimestamp) || at.getTime(),
-                ).toISOString(),
-              ),
-              [DLQ_ATTRIBUTES.attempts]: {
-                DataType: 'Number',
-                StringValue: failed.record.attributes.ApproximateReceiveCount || '1',
-              },
-              ...(failed.eventId ? { [DLQ_ATTRIBUTES.eventId]: text(failed.eventId) } : {}),
-            },
-          })),
-        }),
-      );
-      for (const f of res.Failed ?? [])
-        notMoved.push((chunk[Number(f.Id)] as (typeof chunk)[number]).failed.record.messageId);
-      const moved = (res.Successful ?? []).map((s) => chunk[Number(s.Id)] as (typeof chunk)[number]);
-      const byCode = new Map<string, typeof moved>();
-      for (const m of moved) byCode.set(m.reason.code, [...(byCode.get(m.reason.code) ?? []), m]);
-      for (const [, group] of byCode) {
-        const first = group[0] as (typeof group)[number];
-        await deps.attempts
-          .record(
-            {
-              destinationId: deps.destinationId,
-              destinationType: deps.destinationType,
-              eventIds: group.flatMap((g) => (g.failed.eventId ? [g.failed.eventId] : [])),
-              outcome: 'dead-lettered',
-              failureClass: first.reason.failureClass,
-              errorCode: first.reason.code,
-              errorMessage: first.reason.message,
-              target: 'dlq',
-            },
-            at,
-          )
-          .catch((error: unknown) => deps.logger.warn('could not record the DLQ move', { error }));
-      }
-    } catch (error) {
-      deps.logger.error('could not move messages to the DLQ; they will be retried', {
-        destinationId: deps.destinationId,
-        error,
-      });
-      notMoved.push(...chunk.map((c) => c.failed.record.messageId));
-    }
+  if (items.length === 0) return [];
+  const { moved, failed } = await moveToDlq(
+    deps.sqs,
+    deps.dlqUrl,
+    items.map((item) => {
+      const { record, eventId } = item.failed;
+      return {
+        key: item,
+        body: record.body,
+        reason: {
+          failure: item.reason,
+          destinationId: deps.destinationId,
+          failedAt: at,
+          firstAttemptAt: new Date(
+            Number(record.attributes.ApproximateFirstReceiveTimestamp) || at.getTime(),
+          ),
+          attempts: Number(record.attributes.ApproximateReceiveCount) || 1,
+          eventId,
+        },
+      };
+    }),
+  );
+  if (failed.length > 0)
+    deps.logger.error('could not move messages to the DLQ; they will be retried', {
+      destinationId: deps.destinationId,
+      notMoved: failed.length,
+      codes: [...new Set(failed.map((f) => f.reason))],
+      error: failed.find((f) => f.cause)?.cause,
+    });
+  const byCode = new Map<string, typeof moved>();
+  for (const m of moved) byCode.set(m.reason.code, [...(byCode.get(m.reason.code) ?? []), m]);
+  for (const [, group] of byCode) {
+    const first = group[0] as (typeof group)[number];
+    await deps.attempts
+      .record(
+        {
+          destinationId: deps.destinationId,
+          destinationType: deps.destinationType,
+          eventIds: group.flatMap((g) => (g.failed.eventId ? [g.failed.eventId] : [])),
+          outcome: 'dead-lettered',
+          failureClass: first.reason.failureClass,
+          errorCode: first.reason.code,
+          errorMessage: first.reason.message,
+          target: 'dlq',
+        },
+        at,
+      )
+      .catch((error: unknown) => deps.logger.warn('could not record the DLQ move', { error }));
   }
-  return notMoved;
+  return failed.map((f) => f.key.failed.record.messageId);
 }
 
 /** Sets each retried message's visibility to its backoff delay. Best effort: on failure it returns
@@ -271,21 +231,16 @@ async function scheduleRetries(
   items: readonly { failed: Failed; delaySeconds: number }[],
   deps: DeliveryBatchDeps,
 ): Promise<void> {
-  for (let i = 0; i < items.length; i += SQS_MAX_BATCH_ENTRIES) {
-    const chunk = items.slice(i, i + SQS_MAX_BATCH_ENTRIES);
-    try {
-      await deps.sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: deps.sourceQueueUrl,
-          Entries: chunk.map((r, n) => ({
-            Id: String(n),
-            ReceiptHandle: r.failed.record.receiptHandle,
-            VisibilityTimeout: r.delaySeconds,
-          })),
-        }),
-      );
-    } catch (error) {
-      deps.logger.warn('could not set the backoff delay; the queue visibility timeout applies', { error });
-    }
-  }
+  if (items.length === 0) return;
+  const failed = await changeVisibility(
+    deps.sqs,
+    deps.sourceQueueUrl,
+    items.map((r) => ({ receiptHandle: r.failed.record.receiptHandle, visibilityTimeout: r.delaySeconds })),
+  );
+  if (failed.length > 0)
+    deps.logger.warn('could not set the backoff delay; the queue visibility timeout applies', {
+      messages: failed.length,
+      codes: [...new Set(failed.map((f) => f.reason))],
+      error: failed.find((f) => f.cause)?.cause,
+    });
 }

@@ -1,10 +1,7 @@
-import {
-  SendMessageBatchCommand,
-  type SendMessageBatchCommandOutput,
-  type SendMessageBatchRequestEntry,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
-import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES } from '../core/limits.js';
+import type { SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { EnqueueError } from '../core/errors.js';
+import { SQS_MAX_BATCH_ENTRIES } from '../core/limits.js';
+import { type BatchFailure, sendBatch, sendChunks } from './sqs-queue.js';
 
 /** One message for one destination queue. */
 export interface FanoutMessage {
@@ -32,12 +29,8 @@ export interface FanoutOutcome {
 interface Pending {
   readonly body: string;
   readonly attributes: SendMessageBatchRequestEntry['MessageAttributes'];
-  readonly bytes: number;
   readonly settle: (error?: Error) => void;
 }
-
-/** Entry-level failures SQS reports as the sender's fault are not worth retrying. */
-const MAX_ENTRY_ATTEMPTS = 3;
 
 /**
  * Batches the messages of one ingest request into full SendMessageBatch calls.
@@ -71,7 +64,6 @@ export class QueueFanout {
     };
     return {
       send: async (body, attributes, targets) => {
-        const bytes = Buffer.byteLength(body, 'utf8') + attributeBytes(attributes);
         const results = targets.map(
           (target) =>
             new Promise<{ destinationId: string; error?: Error }>((resolve) => {
@@ -80,7 +72,6 @@ export class QueueFanout {
               queue.push({
                 body,
                 attributes,
-                bytes,
                 settle: (error) => resolve({ destinationId: target.destinationId, error }),
               });
               if (queue.length >= SQS_MAX_BATCH_ENTRIES) this.flush(target.queueName, false);
@@ -103,65 +94,29 @@ export class QueueFanout {
   private flush(queueName: string, all: boolean): void {
     const queue = this.buffers.get(queueName);
     if (!queue) return;
-    while (queue.length > 0) {
-      let count = 0;
-      let bytes = 0;
-      while (count < queue.length && count < SQS_MAX_BATCH_ENTRIES) {
-        const next = queue[count] as Pending;
-        if (count > 0 && bytes + next.bytes > SQS_MAX_BATCH_BYTES) break;
-        bytes += next.bytes;
-        count += 1;
-      }
-      const full = count === SQS_MAX_BATCH_ENTRIES || count < queue.length;
-      if (!full && !all) return;
-      void this.sendBatch(queueName, queue.splice(0, count));
-    }
+    // Cut as the adapter cuts: every batch but the last is full (by count or by bytes).
+    const batches = sendChunks(queue);
+    const last = batches.at(-1);
+    const kept = !all && last && last.length < SQS_MAX_BATCH_ENTRIES ? (batches.pop() as Pending[]) : [];
+    queue.splice(0, queue.length, ...kept);
+    for (const batch of batches) void this.send(queueName, batch);
   }
 
-  private async sendBatch(queueName: string, batch: Pending[]): Promise<void> {
-    let remaining = batch;
-    for (let attempt = 1; remaining.length > 0; attempt += 1) {
-      let output: SendMessageBatchCommandOutput;
-      try {
-        output = await this.sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: `${this.queueUrlBase}${queueName}`,
-            Entries: remaining.map((p, i) => ({
-              Id: String(i),
-              MessageBody: p.body,
-              MessageAttributes: p.attributes,
-            })),
-          }),
-        );
-      } catch (error) {
-        // The SDK already retried throttling and 5xx; the caller answers 5xx and the producer retries.
-        for (const p of remaining) p.settle(error as Error);
-        return;
-      }
-      for (const ok of output.Successful ?? []) remaining[Number(ok.Id)]?.settle();
-      const retry: Pending[] = [];
-      for (const failed of output.Failed ?? []) {
-        const p = remaining[Number(failed.Id)];
-        if (!p) continue;
-        if (failed.SenderFault || attempt >= MAX_ENTRY_ATTEMPTS) {
-          p.settle(new Error(`SQS rejected the message for ${queueName}: ${failed.Code ?? 'unknown'}`));
-        } else {
-          retry.push(p);
-        }
-      }
-      remaining = retry;
-      if (remaining.length > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+  private async send(queueName: string, batch: Pending[]): Promise<void> {
+    let sent: Pending[];
+    let failed: BatchFailure<Pending>[];
+    try {
+      ({ sent, failed } = await sendBatch(
+        this.sqs,
+        `${this.queueUrlBase}${queueName}`,
+        batch.map((p) => ({ key: p, body: p.body, attributes: p.attributes })),
+      ));
+    } catch (error) {
+      // sendBatch reports rather than throws; this only keeps a bug from leaving the request waiting.
+      [sent, failed] = [[], batch.map((key) => ({ key, reason: 'Error', cause: error }))];
     }
+    for (const p of sent) p.settle();
+    // The SDK already retried a failed call: the caller answers 5xx and the producer retries.
+    for (const f of failed) f.key.settle(new EnqueueError(queueName, f.reason, { cause: f.cause }));
   }
-}
-
-function attributeBytes(attributes: SendMessageBatchRequestEntry['MessageAttributes']): number {
-  let n = 0;
-  for (const [name, value] of Object.entries(attributes ?? {})) {
-    n +=
-      Buffer.byteLength(name) +
-      Buffer.byteLength(value.DataType ?? '') +
-      Buffer.byteLength(value.StringValue ?? '');
-  }
-  return n;
 }

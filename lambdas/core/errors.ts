@@ -215,3 +215,19 @@ export class ReplayLeaseLostError extends Error {
     this.replayId = replayId;
   }
 }
+
+/**
+ * A message SQS did not take: it rejected the entry (`code` is its error code), or the call itself
+ * failed after the SDK's own retries (`code` is the error's name, the error is the `cause`).
+ */
+export class EnqueueError extends Error {
+  public readonly queue: string;
+  public readonly code: string;
+
+  public constructor(queue: string, code: string, options?: ErrorOptions) {
+    super(`SQS did not take the message for ${queue}: ${code}`, options);
+    this.name = 'EnqueueError';
+    this.queue = queue;
+    this.code = code;
+  }
+}

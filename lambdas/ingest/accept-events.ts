@@ -14,6 +14,7 @@ import { HttpError, IdempotencyConflictError, IngestUnavailableError } from '../
 import type { EventRecord } from '../core/event.js';
 import { deriveEventId } from '../core/event-id.js';
 import type { ValidEvent } from '../core/ingest-request.js';
+import { toMessage } from '../core/queue-message.js';
 import { DAY_SECONDS } from '../core/resources.js';
 import { type Route, route } from '../core/routing.js';
 
@@ -120,11 +121,8 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
     const targets = deps.routes
       .filter((r) => stored.destinations.includes(r.destinationId) && !alreadyEnqueued.has(r.destinationId))
       .map((r) => ({ destinationId: r.destinationId, queueName: r.queueName }));
-    const outcome = await perEvent.fanout.send(
-      stored.record,
-      { eventId: { DataType: 'String', StringValue: eventId } },
-      targets,
-    );
+    const message = toMessage(stored.record, eventId);
+    const outcome = await perEvent.fanout.send(message.body, message.attributes, targets);
     if (outcome.failed.length > 0) {
       await deps.store.markEnqueued(eventId, outcome.succeeded).catch((error: unknown) => {
         deps.logger.warn('could not record partial fan-out; the retry will re-enqueue everywhere', {

@@ -1,17 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AttemptLog } from '../adapters/attempt-log.js';
 import type { StoredRouting } from '../adapters/event-store.js';
 import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
-import { sendMessages } from '../adapters/sqs-batch.js';
+import { changeVisibility, deleteBatch, sendBatch } from '../adapters/sqs-queue.js';
 import { ReplayLeaseLostError } from '../core/errors.js';
-import { EventRecordSchema } from '../core/event.js';
+import { fromMessage, type ReadMessage, toMessage } from '../core/queue-message.js';
 import {
   inWindow,
   type ReplayCounts,
@@ -203,13 +197,14 @@ async function replayDlq(
       );
       const messages = res.Messages ?? [];
       if (messages.length === 0) return { complete: true };
-      const selected: Message[] = [];
+      const selected: { message: Message; read: ReadMessage }[] = [];
       for (const m of messages) {
         const handle = m.ReceiptHandle ?? '';
+        const read = fromMessage(m);
         if (tally.matched >= limit) {
           // Past the limit: not looked at, left for the next invocation.
           held.push(handle);
-        } else if (!selects(request, m)) {
+        } else if (!selects(request, read)) {
           tally.skipped += 1;
           held.push(handle);
         } else if (arrivedAfter(m, cutoffMs)) {
@@ -219,26 +214,33 @@ async function replayDlq(
         } else {
           tally.matched += 1;
           if (request.dryRun) held.push(handle);
-          else selected.push(m);
+          else selected.push({ message: m, read });
         }
       }
       if (selected.length === 0) continue;
-      const { sent, failed } = await sendMessages(
+      // The same body bytes, and the eventId attribute wherever the event is known.
+      const { sent, failed } = await sendBatch(
         deps.sqs,
         deps.queueUrl,
-        selected.map((m) => ({ key: m, body: m.Body ?? '', attributes: eventIdAttribute(m) })),
+        selected.map((s) => ({
+          key: s,
+          ...(s.read.eventId ? toMessage(s.read.body, s.read.eventId) : { body: s.read.body }),
+        })),
       );
       // Deleted only after the copy is on the destination queue: a crash in between leaves it in both,
       // and the consumer de-duplicates by eventId.
-      await deleteFromDlq(deps, sent);
+      await deleteFromDlq(
+        deps,
+        sent.map((s) => s.message.ReceiptHandle ?? ''),
+      );
       tally.replayed += sent.length;
       tally.failed += failed.length;
-      held.push(...failed.map((f) => f.key.ReceiptHandle ?? ''));
+      held.push(...failed.map((f) => f.key.message.ReceiptHandle ?? ''));
       await audit(
         deps,
         request,
         id,
-        sent.map((m) => m.MessageAttributes?.eventId?.StringValue ?? parseEventId(m.Body)),
+        sent.map((s) => s.read.eventId ?? ''),
       );
     }
   } finally {
@@ -318,14 +320,10 @@ async function resend(
 ): Promise<void> {
   tally.matched += events.length;
   if (request.dryRun || events.length === 0) return;
-  const { sent, failed } = await sendMessages(
+  const { sent, failed } = await sendBatch(
     deps.sqs,
     deps.queueUrl,
-    events.map((e) => ({
-      key: e.eventId,
-      body: e.record,
-      attributes: { eventId: { DataType: 'String', StringValue: e.eventId } },
-    })),
+    events.map((e) => ({ key: e.eventId, ...toMessage(e.record, e.eventId) })),
   );
   tally.replayed += sent.length;
   tally.failed += failed.length;
@@ -343,31 +341,12 @@ function arrivedAfter(m: Message, cutoffMs: number): boolean {
   return Number.isFinite(sent) && sent >= cutoffMs;
 }
 
-function selects(request: ReplayRequest, m: Message): boolean {
+function selects(request: ReplayRequest, read: ReadMessage): boolean {
   if (!request.eventIds && !request.from && !request.to) return true;
-  let record: { eventId: string; receivedAt: string; occurredAt: string } | undefined;
-  try {
-    const parsed = EventRecordSchema.safeParse(JSON.parse(m.Body ?? ''));
-    record = parsed.success ? parsed.data : undefined;
-  } catch {
-    record = undefined;
-  }
+  const { record } = read;
   if (!record) return false; // not an event: replaying it cannot help, so it stays for inspection
   if (request.eventIds) return request.eventIds.includes(record.eventId);
   return inWindow(request, record[request.on ?? 'receivedAt']);
-}
-
-function eventIdAttribute(m: Message) {
-  const id = m.MessageAttributes?.eventId?.StringValue ?? parseEventId(m.Body);
-  return id ? { eventId: { DataType: 'String', StringValue: id } } : undefined;
-}
-
-function parseEventId(body: string | undefined): string {
-  try {
-    return String(JSON.parse(body ?? '').eventId ?? '');
-  } catch {
-    return '';
-  }
 }
 
 /**
@@ -375,42 +354,28 @@ function parseEventId(body: string | undefined): string {
  * visibility ends and is then replayed again by a later run: a duplicate the consumer absorbs (S3
  * rewrites the same sealed part), never a loss, so it is logged rather than failing the run.
  */
-async function deleteFromDlq(deps: ReplayDeps, messages: readonly Message[]): Promise<void> {
-  if (messages.length === 0) return;
-  try {
-    const res = await deps.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: deps.dlqUrl,
-        Entries: messages.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '' })),
-      }),
-    );
-    if ((res.Failed ?? []).length > 0)
-      deps.logger.warn('replayed messages could not be deleted from the DLQ; a later replay re-sends them', {
-        codes: (res.Failed ?? []).map((f) => f.Code),
-      });
-  } catch (error) {
+async function deleteFromDlq(deps: ReplayDeps, receiptHandles: readonly string[]): Promise<void> {
+  if (receiptHandles.length === 0) return;
+  const failed = await deleteBatch(deps.sqs, deps.dlqUrl, receiptHandles);
+  if (failed.length > 0)
     deps.logger.warn('replayed messages could not be deleted from the DLQ; a later replay re-sends them', {
-      error,
+      codes: failed.map((f) => f.reason),
+      error: failed.find((f) => f.cause)?.cause,
     });
-  }
 }
 
 async function unhide(deps: ReplayDeps, receiptHandles: readonly string[]): Promise<void> {
-  for (let i = 0; i < receiptHandles.length; i += 10) {
-    const chunk = receiptHandles.slice(i, i + 10);
-    await deps.sqs
-      .send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: deps.dlqUrl,
-          Entries: chunk.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle, VisibilityTimeout: 0 })),
-        }),
-      )
-      .catch((error: unknown) =>
-        deps.logger.warn('could not make DLQ messages visible again; they reappear when hidden time ends', {
-          error,
-        }),
-      );
-  }
+  if (receiptHandles.length === 0) return;
+  const failed = await changeVisibility(
+    deps.sqs,
+    deps.dlqUrl,
+    receiptHandles.map((receiptHandle) => ({ receiptHandle, visibilityTimeout: 0 })),
+  );
+  if (failed.length > 0)
+    deps.logger.warn('could not make DLQ messages visible again; they reappear when hidden time ends', {
+      messages: failed.length,
+      error: failed.find((f) => f.cause)?.cause,
+    });
 }
 
 async function audit(

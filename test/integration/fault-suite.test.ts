@@ -4,11 +4,11 @@ import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/cli
 import { type Message, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { getRecords } from '../../lambdas/adapters/event-store.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import type { CanonicalEvent } from '../../lambdas/core/event.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import type { Destination } from '../../lambdas/destinations/index.js';
 import { deliverySettings } from '../../lambdas/destinations/index.js';

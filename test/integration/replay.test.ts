@@ -13,10 +13,10 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
-import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { ReplayInProgressError, ReplayRequestError } from '../../lambdas/core/errors.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import {
   ReplayRequestSchema,
   type ReplayResult,

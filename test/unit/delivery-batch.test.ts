@@ -16,7 +16,6 @@ import {
   type Deliver,
   type DeliveryBatchDeps,
   type DeliveryOutcome,
-  DLQ_ATTRIBUTES,
   runDeliveryBatch,
 } from '../../lambdas/adapters/delivery-batch.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
@@ -24,6 +23,7 @@ import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import type { ClassifiedFailure } from '../../lambdas/core/failure-classification.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 
 const sqsMock = mockClient(SQSClient);
 const dynamoMock = mockClient(DynamoDBClient);

@@ -12,12 +12,12 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { EventBusVerifier, NEGATIVE_TTL_MS } from '../../lambdas/adapters/event-bus-verifier.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import { seedEvent } from '../support/seed-event.js';
 

@@ -19,7 +19,6 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import type { StoredRouting } from '../../lambdas/adapters/event-store.js';
 import { type ReplayCursor, ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
-import { sendMessages } from '../../lambdas/adapters/sqs-batch.js';
 import { ReplayInProgressError, ReplayLeaseLostError } from '../../lambdas/core/errors.js';
 import { type ReplayRequest, replayId } from '../../lambdas/core/replay-request.js';
 import { LEASE_MARGIN_MS } from '../../lambdas/replay/claim-run.js';
@@ -480,29 +479,5 @@ describe('the replay journal', () => {
       request: JSON.stringify(request),
       counts: { matched: 0, replayed: 0, skipped: 0, failed: 0 },
     });
-  });
-});
-
-describe('sendMessages', () => {
-  it('retries the entries SQS failed on its side, and reports sender faults at once', async () => {
-    sqsMock
-      .on(SendMessageBatchCommand)
-      .resolvesOnce({
-        Successful: [{ Id: '0', MessageId: 'a', MD5OfMessageBody: '' }],
-        Failed: [
-          { Id: '1', Code: 'InternalError', SenderFault: false },
-          { Id: '2', Code: 'InvalidMessageContents', SenderFault: true },
-        ],
-      })
-      .resolves({ Successful: [{ Id: '0', MessageId: 'b', MD5OfMessageBody: '' }], Failed: [] });
-    const result = await sendMessages(
-      new SQSClient({ region: 'us-east-1' }),
-      QUEUE,
-      ['a', 'b', 'c'].map((key) => ({ key, body: key })),
-      { retryDelayMs: 1 },
-    );
-    expect(result).toEqual({ sent: ['a', 'b'], failed: [{ key: 'c', reason: 'InvalidMessageContents' }] });
-    const calls = inputs<{ Entries: { MessageBody: string }[] }>(sqsMock, SendMessageBatchCommand);
-    expect(calls.map((c) => c.Entries.map((e) => e.MessageBody))).toEqual([['a', 'b', 'c'], ['b']]);
   });
 });
