@@ -230,6 +230,19 @@ describe('invalid UTF-8 (bodies that arrive as bytes)', () => {
     ).toHaveLength(1);
   });
 
+  it.each(['\\uffff', '\\ufffe', '\uffff'])(
+    'answers 400 for %s (SQS cannot carry it), naming the field',
+    (char) => {
+      const error = rejectionOf(text(SEED.replace('ord_38a91f', `ord_${char}`)));
+      expect(error.statusCode).toBe(400);
+      expect(fields(error)).toEqual([[undefined, 'payload.orderId']]);
+      // U+FFFD and the noncharacters SQS does allow stay accepted.
+      expect(parseIngestRequest(text(SEED.replace('ord_38a91f', 'ord_\\ufffd\\ufdd0'))).events).toHaveLength(
+        1,
+      );
+    },
+  );
+
   it('rejects a lone surrogate escaped in a payload key with 400 at that key', () => {
     const error = rejectionOf(text(withAmount('1,"\\ud800":2')));
     expect(error.statusCode).toBe(400);
