@@ -131,6 +131,18 @@ export class IngestApi extends Construct {
       description: 'Pushrail ingest API: POST /v1/events with x-api-key',
       // Producers are servers, not browsers spread over the world: no CloudFront edge in front.
       endpointTypes: [EndpointType.REGIONAL],
+      // Compressed requests need no setting: API Gateway decompresses gzip and deflate request bodies
+      // by default and answers 415 itself for other codings or a body not in the named coding
+      // ("Payload compression for REST APIs" and "Call an API method with a compressed payload":
+      // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-gzip-compression-decompression.html).
+      // The proxy event then carries the decompressed body with the Content-Encoding header still on
+      // it, which the handler allows for. minimumCompressionSize only turns on response compression.
+      //
+      // No binaryMediaTypes, deliberately. With one, the function would get every body base64-encoded
+      // and could refuse invalid UTF-8 (which API Gateway's text conversion hides from it); but base64
+      // counts 4/3 against Lambda's 6 MB invocation payload, so bodies over about 4.4 MiB, well inside
+      // the 5 MiB the contract promises, would be refused by API Gateway before the function runs.
+      // The handler reads isBase64Encoded bodies strictly, so adding one later needs no code change.
       cloudWatchRole: props.createAccountCloudWatchRole ?? true,
       deployOptions: {
         stageName: STAGE_NAME,
@@ -229,9 +241,14 @@ export class IngestApi extends Construct {
       'UnsupportedMediaType',
       ResponseType.UNSUPPORTED_MEDIA_TYPE,
       json(
-        new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'content-type must be application/json', [
-          { field: 'content-type', message: 'must be application/json' },
-        ]),
+        // Through a proxy integration API Gateway answers 415 itself only for Content-Encoding: a coding
+        // it does not decode, or a body that is not in the coding the header names.
+        new HttpError(
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+          'content-encoding must be gzip, deflate or identity, and the body compressed as it says',
+          [{ field: 'content-encoding', message: 'must be gzip, deflate or identity' }],
+        ),
       ),
       415,
     );

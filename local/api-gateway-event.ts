@@ -19,6 +19,11 @@ export interface IncomingRequest {
   /** Node's `rawHeaders`: names in their original case, alternating with values. */
   readonly rawHeaders: readonly string[];
   readonly body: string;
+  /**
+   * The body is base64 (API Gateway's form for binary media types).
+   * @default false
+   */
+  readonly isBase64Encoded?: boolean;
   readonly sourceIp: string;
   readonly httpVersion: string;
 }
@@ -60,7 +65,7 @@ export function proxyEvent(request: IncomingRequest, caller: Caller, now = new D
     pathParameters: null,
     stageVariables: null,
     body: request.body.length > 0 ? request.body : null,
-    isBase64Encoded: false,
+    isBase64Encoded: request.isBase64Encoded ?? false,
     requestContext: {
       accountId: caller.accountId,
       apiId: 'local',

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +8,9 @@ import {
   InvalidApiKeyError,
   MissingApiKeyError,
   PayloadTooLargeError,
+  UnsupportedContentEncodingError,
 } from '../lambdas/core/errors.js';
+import { contentCodingOf, decompress } from '../lambdas/core/request-body.js';
 import {
   EVENTS_RESOURCE,
   type FunctionIdentity,
@@ -101,7 +104,7 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   if (req.method === 'POST' && invocation)
     return invokeFunction(
       decodeURIComponent(invocation[1] ?? ''),
-      body,
+      body?.toString('utf8'),
       headerValue(req, 'x-amz-invocation-type'),
       options,
     );
@@ -120,16 +123,29 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
       ),
     );
   }
+  let decoded: Buffer;
+  try {
+    decoded = decodeContent(body, headerValue(req, 'content-encoding'));
+  } catch (error) {
+    if (error instanceof HttpError) return errorResult(error);
+    throw error;
+  }
   const key = headerValue(req, 'x-api-key');
   if (key === undefined || key === '') return errorResult(new MissingApiKeyError());
   if (!sameKey(key, options.apiKey)) return errorResult(new InvalidApiKeyError());
 
+  // API Gateway hands the function text (this API has no binary media types), and cannot tell it
+  // that bytes were not UTF-8. Here the stand-in is stricter, on purpose: bytes that are not UTF-8
+  // go base64-encoded, as a binary media type would, so the handler refuses them with a 400 naming
+  // the field instead of storing U+FFFD (see lib/ingest-api.ts for why AWS is not set up that way).
+  const utf8 = isUtf8(decoded);
   const event = proxyEvent(
     {
       method: req.method,
       url: req.url ?? '/',
       rawHeaders: req.rawHeaders,
-      body,
+      body: utf8 ? decoded.toString('utf8') : decoded.toString('base64'),
+      isBase64Encoded: !utf8,
       sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
       httpVersion: req.httpVersion,
     },
@@ -138,6 +154,29 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const context = lambdaContext(options.function, Date.now() + timeoutMs);
   return invoke(options.handler, event, context, timeoutMs);
+}
+
+/**
+ * What API Gateway does with `Content-Encoding` before the function runs: it decodes gzip and deflate
+ * bodies (by default, with no setting on the API) and passes the decompressed body on with the
+ * header unchanged; a coding it does not support, or a body that is not in the coding it names, is
+ * its own 415. ("Call an API method with a compressed payload", API Gateway developer guide:
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-make-request-with-compressed-payload.html)
+ * The output is capped at the gateway's payload limit, so a zip bomb is a 413 here too.
+ */
+function decodeContent(body: Buffer, contentEncoding: string | undefined): Buffer {
+  const coding = contentCodingOf(contentEncoding);
+  if (coding === undefined) return body;
+  try {
+    return decompress(body, coding, GATEWAY_MAX_BODY_BYTES);
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) throw error;
+    throw new UnsupportedContentEncodingError(
+      'content-encoding',
+      `content-encoding is ${coding}, but the body is not ${coding} data`,
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -238,10 +277,11 @@ async function invoke(
 }
 
 /**
- * Reads the body as UTF-8; `undefined` when it is over the gateway limit. The rest of an oversized
- * body is drained, not read into memory, so the client still gets the 413 instead of a reset.
+ * Reads the body as bytes (decoding them is the handler's job); `undefined` when it is over the
+ * gateway limit. The rest of an oversized body is drained, not read into memory, so the client
+ * still gets the 413 instead of a reset.
  */
-function readBody(req: IncomingMessage): Promise<string | undefined> {
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -249,9 +289,7 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
       size += chunk.length;
       if (size <= GATEWAY_MAX_BODY_BYTES) chunks.push(chunk);
     });
-    req.on('end', () =>
-      resolve(size <= GATEWAY_MAX_BODY_BYTES ? Buffer.concat(chunks).toString('utf8') : undefined),
-    );
+    req.on('end', () => resolve(size <= GATEWAY_MAX_BODY_BYTES ? Buffer.concat(chunks) : undefined));
     req.on('error', reject);
   });
 }

@@ -117,6 +117,29 @@ export class UnsupportedMediaTypeError extends HttpError {
 }
 
 /**
+ * 415: the body is in a content coding Pushrail does not decode (anything but gzip, deflate and
+ * identity, or more than one coding), or declares a charset other than UTF-8.
+ */
+export class UnsupportedContentEncodingError extends HttpError {
+  public constructor(field: 'content-encoding' | 'content-type', message: string, options?: ErrorOptions) {
+    super(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      message,
+      [
+        {
+          field,
+          message:
+            field === 'content-encoding' ? 'must be gzip, deflate or identity' : 'charset must be utf-8',
+        },
+      ],
+      options,
+    );
+    this.name = 'UnsupportedContentEncodingError';
+  }
+}
+
+/**
  * 503: the event could not be made durable (stored and enqueued for every routed destination). The
  * producer retries with the same idempotencyKey and the retry completes the fan-out.
  */

@@ -22,11 +22,20 @@ const jsonObject = (what: string) =>
 
 /** A UTF-16 surrogate without its pair cannot be encoded as UTF-8 (nor canonicalized, RFC 8785). */
 const LONE_SURROGATE = /\p{Cs}/u;
+/**
+ * U+FFFE and U+FFFF are outside what an SQS message may hold (XML's characters): SQS refuses the
+ * message, or in its newer documented behaviour stores U+FFFD instead. Either would break the event:
+ * an endless 503, or data the producer never sent. JSON.stringify does not escape them.
+ */
+const NOT_IN_SQS = /[\uFFFE\uFFFF]/;
 
-/** Path of the first key or string holding a lone surrogate, anywhere in a JSON value. */
+function hasUnstorableText(s: string): boolean {
+  return NOT_IN_SQS.test(s) || LONE_SURROGATE.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''));
+}
+
+/** Path of the first key or string holding a lone surrogate, U+FFFE or U+FFFF, anywhere in a JSON value. */
 function loneSurrogatePath(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
-  if (typeof value === 'string')
-    return LONE_SURROGATE.test(value.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')) ? path : undefined;
+  if (typeof value === 'string') return hasUnstorableText(value) ? path : undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i += 1) {
       const found = loneSurrogatePath(value[i], [...path, i]);
@@ -36,7 +45,7 @@ function loneSurrogatePath(value: unknown, path: (string | number)[]): (string |
   }
   if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (LONE_SURROGATE.test(k.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) return [...path, k];
+      if (hasUnstorableText(k)) return [...path, k];
       const found = loneSurrogatePath(v, [...path, k]);
       if (found) return found;
     }
@@ -82,7 +91,8 @@ export const EventSchema = z
         code: 'custom',
         input: ctx.value,
         path,
-        message: 'contains an unpaired UTF-16 surrogate (not valid Unicode text)',
+        message:
+          'contains an unpaired UTF-16 surrogate (not valid Unicode text), or U+FFFE/U+FFFF (which queues cannot carry)',
       });
     }
   });

@@ -17,6 +17,29 @@ export const MAX_EVENTS_PER_REQUEST = 500;
  */
 export const MAX_REQUEST_BYTES = 5 * MiB;
 
+/**
+ * How deep objects and arrays may nest in one event, the event object itself being level 1 (so
+ * `payload` is level 2). 64 is the safe default of common JSON parsers (Python's and Ruby's stop
+ * near there, serde_json at 128): deeper input is hostile or a bug, and every recursive walk
+ * downstream (schema checks, canonicalization, customers' own parsers) stays far from a stack limit.
+ * Counted per event, so the `{"events": [...]}` wrapper does not use up two levels.
+ */
+export const MAX_EVENT_DEPTH = 64;
+
+/**
+ * Content codings a request body may arrive in (`Content-Encoding`): the ones API Gateway decodes.
+ * The decompressed body is held to MAX_REQUEST_BYTES as well as the body as sent.
+ */
+export const REQUEST_CONTENT_CODINGS = ['gzip', 'deflate', 'identity'] as const;
+
+/**
+ * At most this many field issues in one error response, and at most this many characters of a
+ * field path: a hostile body (200,000 unknown keys, a 4 MiB key) must not produce an answer larger
+ * than Lambda can return (6 MB), which API Gateway would turn into a 5xx.
+ */
+export const MAX_ERROR_DETAILS = 100;
+export const MAX_ERROR_FIELD_LENGTH = 256;
+
 /** SQS: a message and a SendMessageBatch request are both at most 1 MiB (raised 2026-01-29). */
 export const SQS_MAX_MESSAGE_BYTES = 1 * MiB;
 export const SQS_MAX_BATCH_BYTES = 1 * MiB;

@@ -61,6 +61,7 @@ export async function handler(event: APIGatewayProxyEvent, context: Context): Pr
     if (!event.requestContext?.identity?.apiKeyId) throw new MissingApiKeyError();
     const request = parseIngestRequest({
       contentType: headerValue(event.headers, 'content-type'),
+      contentEncoding: headerValue(event.headers, 'content-encoding'),
       body: event.body ?? undefined,
       isBase64Encoded: event.isBase64Encoded,
     });

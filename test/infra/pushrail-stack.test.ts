@@ -66,6 +66,14 @@ describe('PushrailStack', () => {
       });
     });
 
+    it('sets no binary media types (base64 would shrink the 5 MiB body limit) and no response compression', () => {
+      // API Gateway decompresses gzip/deflate requests without a setting; see lib/ingest-api.ts.
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        BinaryMediaTypes: Match.absent(),
+        MinimumCompressionSize: Match.absent(),
+      });
+    });
+
     it('has one API key attached to a usage plan that throttles it on the deployed stage', () => {
       template.resourceCountIs('AWS::ApiGateway::ApiKey', 1);
       template.resourceCountIs('AWS::ApiGateway::UsagePlan', 1);
