@@ -17,7 +17,7 @@ import {
   TABLE_LIST,
   type TableDescription,
 } from '../lambdas/core/resources.js';
-import { awsErrorName, clientConfig, type EmulatorTarget } from './aws-clients.js';
+import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import {
   accountMismatch,
@@ -136,7 +136,7 @@ async function ensureTable(
       }),
     );
   } catch (error) {
-    if (awsErrorName(error) !== 'ResourceInUseException') throw error;
+    if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
     const existing = JSON.stringify(Table?.KeySchema?.map((k) => [k.AttributeName, k.KeyType]));
     const wanted = JSON.stringify(keys.map((k) => [k.AttributeName, k.KeyType]));

@@ -105,11 +105,6 @@ export class CredentialProvider {
   }
 }
 
-/** What the audit trail records about credentials: the mode, never a value. */
-export function credentialsMode(auth: DestinationAuth): 'ASSUME_ROLE' | 'ACCESS_KEY' {
-  return auth.mode;
-}
-
 /** One Secrets Manager client per region, created on first use. */
 export function secretsClientsByRegion(
   create: (region: string) => SecretsManagerClient,

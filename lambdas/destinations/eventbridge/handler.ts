@@ -1,6 +1,5 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import { credentialsMode } from '../../adapters/credentials.js';
 import type { ConsumerOptions } from '../../adapters/customer-clients.js';
 import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
 import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
@@ -49,7 +48,7 @@ export function createEventBridgeSenderHandler(
           credentialsKey: credentials.accessKeyId,
         }),
       attempts: runtime.attempts,
-      credentialsMode: credentialsMode(destination.auth),
+      credentialsMode: destination.auth.mode,
       logger: runtime.logger,
     }),
   );
