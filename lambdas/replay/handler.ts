@@ -60,7 +60,8 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     const parsed = ReplayRequestSchema.safeParse(event);
     if (!parsed.success) throw new ReplayRequestError('invalid replay request', toFieldIssues(parsed.error));
     const request = parsed.data;
-    if (!destinations.has(request.destinationId)) {
+    const destinationType = destinations.get(request.destinationId);
+    if (!destinationType) {
       throw new ReplayRequestError(
         `unknown destination "${request.destinationId}"; this stack has: ${[...destinations.keys()].join(', ')}`,
         [{ field: 'destinationId', message: 'not a destination of this stack' }],
@@ -71,7 +72,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       sqs,
       attempts,
       journal,
-      destinationType: (id) => destinations.get(id) ?? 'S3',
+      destinationType: () => destinationType,
       queueUrl: `${env[REPLAY_ENV.queueUrlBase]}${names.queue}`,
       dlqUrl: `${env[REPLAY_ENV.queueUrlBase]}${names.dlq}`,
       readEvents: (ids) => getStoredRouting(dynamodb, eventsTable, ids),
