@@ -109,6 +109,8 @@ beforeAll(async () => {
   const awsEndpoint = inject('awsEndpoint');
   proxy = await FaultProxy.start(awsEndpoint);
   harness = await startIngestHarness({ config, awsEndpoint, handlerEndpoint: proxy.endpoint });
+  // The senders' SDK clients (DeliveryRuntime) take their endpoint from the process: the proxy.
+  process.env.AWS_ENDPOINT_URL = proxy.endpoint;
   const target = { endpoint: awsEndpoint, region: 'us-east-1' };
   // Provisioning is idempotent: run again under the harness's prefix for its answer (queue, DLQ, inbox).
   const again = await provision({ config, namePrefix: harness.namePrefix, target });
@@ -146,7 +148,7 @@ beforeAll(async () => {
     const p = provisioned[destination.id];
     if (!p) throw new Error(`destination ${destination.id} was not provisioned`);
     const handler = createEventBridgeSenderHandler({
-      ...process.env, // AWS_ENDPOINT_URL (the proxy) and AWS_REGION, as the harness set them
+      ...process.env,
       [CONSUMER_ENV.destination]: JSON.stringify(destination),
       [CONSUMER_ENV.vendor]: config.vendor,
       [CONSUMER_ENV.attemptsTable]: attemptsTable,

@@ -56,7 +56,7 @@ import { seedEvent } from '../support/seed-event.js';
 
 // Ingest logs every accepted event at INFO; 2,500 of them would bury the output.
 process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
-// The vendor's own (dummy) credentials, as `npm start` sets them; the harness sets them too, but later.
+// The vendor's own (dummy) credentials, as `npm start` sets them (vitest.config.ts sets them too).
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
 
@@ -124,7 +124,6 @@ beforeAll(async () => {
       s3Destination('owner', { storageClass: 'GLACIER_IR' }),
       s3Destination('again'),
       s3Destination('keys', { auth: { mode: 'ACCESS_KEY', secretArn }, bucketOwnerAccountId: ACCOUNT }),
-      s3Destination('warm'),
     ],
   });
   harness = await startIngestHarness({ config, awsEndpoint: endpoint(), handlerEndpoint: endpoint() });
@@ -132,9 +131,8 @@ beforeAll(async () => {
   if (!events || !seals || !attempts)
     throw new Error(`tables not provisioned: ${JSON.stringify(harness.tables)}`);
   tables = { events, seals, attempts };
-  // SDK clients resolve AWS_ENDPOINT_URL at their first request: one event through ingest now fixes
-  // its clients on moto itself, and every client created and first used after this goes through the proxy.
-  await ingest([eventFor('warm', 0)]);
+  // Ingest's clients are on moto itself (its environment says so); the batchers' SDK clients take their
+  // endpoint from the process: every AWS call of theirs goes through the proxy.
   process.env.AWS_ENDPOINT_URL = proxy.endpoint;
   // The customer deleted the bucket of destination `gone` after configuring it.
   await clients.s3().send(new DeleteBucketCommand({ Bucket: bucketOf('gone') }));
