@@ -1,12 +1,12 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DestinationAuth } from '../core/config.js';
-import { CredentialProvider, type CustomerCredentials, secretsClientsByRegion } from './credentials.js';
+import { CredentialProvider, type CustomerCredentials } from './credentials.js';
 import type { DeliveryOutcome } from './delivery-batch.js';
 
-/** Seams for tests: the clock the credential cache runs on, and the backoff's jitter. */
+/** Seams for tests: the clock the assumed-role cache runs on, and the backoff's jitter. */
 export interface ConsumerOptions {
-  /** Epoch milliseconds; default `Date.now`. */
+  /** Epoch milliseconds; default `Date.now`. The secret cache (Powertools) runs on the system clock. */
   readonly now?: () => number;
   /** A number in [0, 1); default `Math.random`. */
   readonly random?: () => number;
@@ -29,7 +29,7 @@ export class CustomerClients<C> {
   ) {
     this.credentials = new CredentialProvider(
       new STSClient({}),
-      secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
+      (region) => new SecretsManagerClient(region ? { region } : {}),
       options.now ?? Date.now,
     );
   }

@@ -23,7 +23,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context, SQSRecord } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from 'vitest';
 import type { ConsumerOptions as S3BatcherOptions } from '../../lambdas/adapters/customer-clients.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/adapters/delivery-batch.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
@@ -698,8 +698,12 @@ describe('S3 batcher on moto', () => {
 
   it('uses a rotated access key for the next batch and never stores the secret', async () => {
     const destination = destinationOf('keys');
-    let skewMs = 0;
-    const handler = batcherFor('keys', { now: () => Date.now() + skewMs });
+    // The secret cache (Powertools) runs on the system clock: move that, still ticking, past its minute.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const handler = batcherFor('keys');
     const poller = pollerFor('keys', handler);
     const credentialOfPuts = () =>
       putsTo(destination.bucket).map(
@@ -722,7 +726,7 @@ describe('S3 batcher on moto', () => {
     // Within the secret cache's minute, batches keep the key they have…
     expect(await deliverBatch(1)).toEqual([KEY_V1.accessKeyId]);
     // …and the first batch after it uses the rotated one.
-    skewMs = 61_000;
+    vi.setSystemTime(Date.now() + 61_000);
     expect(await deliverBatch(2)).toEqual([KEY_V2.accessKeyId]);
     expect(await deliverBatch(3)).toEqual([KEY_V2.accessKeyId]);
 
