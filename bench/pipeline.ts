@@ -11,6 +11,7 @@ import {
 } from '../lambdas/destinations/eventbridge/local-customer.js';
 import { deliverySettings } from '../lambdas/destinations/index.js';
 import { createDeliveryHandler as createS3BatcherHandler } from '../lambdas/destinations/s3/handler.js';
+import { createIngestHandler } from '../lambdas/ingest/handler.js';
 import { INTEGRATION_TIMEOUT_MS, lambdaContext, proxyEvent } from '../local/api-gateway-event.js';
 import type { ProxyHandler } from '../local/api-server.js';
 import { clientConfig, type EmulatorTarget } from '../local/aws-clients.js';
@@ -25,8 +26,8 @@ import type { AwsMeter, MeterSnapshot } from './aws-meter.js';
 import { BENCH_CONFIG } from './workload.js';
 
 /**
- * The local pipeline, end to end on moto: the real ingest handler (loaded as the integration tests'
- * harness does: provision, set the function's environment, import), and the real S3 batcher and
+ * The local pipeline, end to end on moto: the real ingest handler (built as the integration tests'
+ * harness does: provision, then build it with the function's environment), and the real S3 batcher and
  * EventBridge sender driven by QueuePoller.runOnce (the local stand-in for the event source mapping)
  * with the deployed batch sizes and windows.
  */
@@ -65,7 +66,8 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
   delete process.env.AWS_SESSION_TOKEN;
   process.env.AWS_REGION = 'us-east-1';
   const emulator = await startMoto();
-  // Every SDK client of this process, the handlers' own included, goes to the emulator.
+  // Every SDK client of this process goes to the emulator: the consumers' take their endpoint from
+  // the process, ingest's from the environment it is built with.
   process.env.AWS_ENDPOINT_URL = emulator.endpoint;
   const target: EmulatorTarget = { endpoint: emulator.endpoint, region: 'us-east-1' };
   const config = BENCH_CONFIG;
@@ -77,8 +79,7 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
     ),
   );
 
-  Object.assign(
-    process.env,
+  const ingest = createIngestHandler(
     ingestEnvironment({
       config,
       namePrefix: NAME_PREFIX,
@@ -87,7 +88,6 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
       endpoint: target.endpoint,
     }),
   );
-  const { handler: ingest } = await import('../lambdas/ingest/handler.js');
 
   const [s3Destination, eventBridgeDestination] = config.destinations;
   if (s3Destination?.type !== 'S3' || eventBridgeDestination?.type !== 'EVENTBRIDGE') {

@@ -48,7 +48,6 @@ export interface ReplayCommand {
   readonly target:
     | { readonly kind: 'local'; readonly stateDir: string }
     | { readonly kind: 'stack'; readonly stackName: string; readonly region?: string };
-  readonly explicitLocal: boolean;
 }
 
 export class UsageError extends Error {
@@ -110,7 +109,6 @@ export function parseReplayArgs(
   const local = values.local === true || (values.stack === undefined && localStateExists(stateDir));
   return {
     request,
-    explicitLocal: values.local === true,
     target: local
       ? { kind: 'local', stateDir }
       : {

@@ -5,7 +5,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { consumerEnvironment } from '../lambdas/core/function-env.js';
+import { deliveryEnvironment } from '../lambdas/core/function-env.js';
 import type { Destination } from '../lambdas/destinations/index.js';
 import { deliverySettings, kindOf } from '../lambdas/destinations/index.js';
 import { PushrailFunction } from './pushrail-function.js';
@@ -113,7 +113,7 @@ export class DeliveryFunction extends Construct {
     super(scope, id);
     const { destination } = props;
 
-    const environment = consumerEnvironment({
+    const environment = deliveryEnvironment({
       destination,
       vendor: props.vendor,
       eventsTable: props.eventsTable.tableName,

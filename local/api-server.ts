@@ -8,7 +8,6 @@ import {
   InvalidApiKeyError,
   MissingApiKeyError,
   PayloadTooLargeError,
-  UnsupportedContentEncodingError,
   ValidationError,
 } from '../lambdas/core/errors.js';
 import { contentCodingOf, decompress } from '../lambdas/core/request-body.js';

@@ -34,8 +34,3 @@ export function s3ClientConfig(target: EmulatorTarget): ReturnType<typeof client
 } {
   return { ...clientConfig(target), forcePathStyle: true };
 }
-
-/** The AWS error name of a thrown SDK error, for the few "already exists" answers we tolerate. */
-export function awsErrorName(error: unknown): string | undefined {
-  return error instanceof Error ? error.name : undefined;
-}

@@ -1,4 +1,5 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { parse as parseArn, validate as validateArn } from '@aws-sdk/util-arn-parser';
 import type { Destination } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget, type StaticCredentials } from './aws-clients.js';
 
@@ -72,5 +73,5 @@ async function assumeRole(
 
 /** The account number in an ARN (`arn:partition:service:region:account:...`). */
 export function arnAccount(arn: string): string | undefined {
-  return arn.split(':')[4] || undefined;
+  return validateArn(arn) ? parseArn(arn).accountId || undefined : undefined;
 }

@@ -1,5 +1,6 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { awsErrorName, clientConfig, type EmulatorTarget } from './aws-clients.js';
+import { parse as parseArn } from '@aws-sdk/util-arn-parser';
+import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { arnAccount, type CustomerAccess, LOCAL_ACCESS_KEY } from './customer-credentials.js';
 
 /**
@@ -15,19 +16,19 @@ import { arnAccount, type CustomerAccess, LOCAL_ACCESS_KEY } from './customer-cr
  * An existing secret is left as it is.
  */
 export async function ensureAccessKeySecret(secretArn: string, target: EmulatorTarget): Promise<void> {
-  const [, , , region, account] = secretArn.split(':');
-  const name = secretArn.slice(secretArn.indexOf(':secret:') + ':secret:'.length);
-  const secrets = new SecretsManagerClient(clientConfig({ ...target, region: region ?? target.region }));
+  const { region, accountId, resource } = parseArn(secretArn);
+  const name = resource.slice('secret:'.length);
+  const secrets = new SecretsManagerClient(clientConfig({ ...target, region }));
   try {
     await secrets.send(
       new CreateSecretCommand({
         Name: name,
-        Description: `Pushrail local runtime: dummy access key (configured in account ${account ?? '?'})`,
+        Description: `Pushrail local runtime: dummy access key (configured in account ${accountId})`,
         SecretString: JSON.stringify(LOCAL_ACCESS_KEY),
       }),
     );
   } catch (error) {
-    if (awsErrorName(error) !== 'ResourceExistsException') throw error;
+    if (!(error instanceof Error && error.name === 'ResourceExistsException')) throw error;
   } finally {
     secrets.destroy();
   }

@@ -1,6 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { PushrailConfig } from '../lambdas/core/config.js';
-import { consumerEnvironment } from '../lambdas/core/function-env.js';
+import { deliveryEnvironment } from '../lambdas/core/function-env.js';
 import { type Destination, deliverySettings } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { loadDeliveryModule } from './kind-modules.js';
@@ -40,7 +40,7 @@ export function localDeliveryEnvironment(
     if (!name) throw new Error(`table ${role} was not provisioned`);
     return name;
   };
-  return consumerEnvironment({
+  return deliveryEnvironment({
     destination,
     vendor: context.config.vendor,
     eventsTable: table('events'),

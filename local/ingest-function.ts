@@ -2,13 +2,9 @@ import type { PushrailConfig } from '../lambdas/core/config.js';
 import { INGEST_ENV } from '../lambdas/core/function-env.js';
 import { TABLE_LIST } from '../lambdas/core/resources.js';
 import { routingTable } from '../lambdas/core/routing.js';
+import { createIngestHandler } from '../lambdas/ingest/handler.js';
 import type { ProxyHandler } from './api-server.js';
 import type { Provisioned } from './provision.js';
-
-/**
- * Runs the deployed ingest handler in this process. The handler reads its environment at module load
- * (as in Lambda, at cold start), so the environment is set first and the module imported after.
- */
 
 export interface IngestSettings {
   readonly config: PushrailConfig;
@@ -42,8 +38,7 @@ export function ingestEnvironment(settings: IngestSettings): Record<string, stri
   };
 }
 
-export async function loadIngestHandler(settings: IngestSettings): Promise<ProxyHandler> {
-  Object.assign(process.env, ingestEnvironment(settings));
-  const { handler } = await import('../lambdas/ingest/handler.js');
-  return handler;
+/** The deployed ingest handler, run in this process with the environment the stack gives it. */
+export function localIngestHandler(settings: IngestSettings): ProxyHandler {
+  return createIngestHandler({ ...process.env, ...ingestEnvironment(settings) });
 }

@@ -18,7 +18,7 @@ import {
 } from '../lambdas/core/resources.js';
 import type { Destination } from '../lambdas/destinations/index.js';
 import { deliverySettings, type ProvisionedDestination } from '../lambdas/destinations/index.js';
-import { awsErrorName, clientConfig, type EmulatorTarget } from './aws-clients.js';
+import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
 import { loadCustomerSideModule } from './kind-modules.js';
@@ -117,7 +117,7 @@ async function ensureTable(
       }),
     );
   } catch (error) {
-    if (awsErrorName(error) !== 'ResourceInUseException') throw error;
+    if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
     const existing = JSON.stringify(Table?.KeySchema?.map((k) => [k.AttributeName, k.KeyType]));
     const wanted = JSON.stringify(keys.map((k) => [k.AttributeName, k.KeyType]));

@@ -5,7 +5,6 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { awsErrorName } from './aws-clients.js';
 
 /**
  * Creates a queue, or brings an existing one to the given attributes. CreateQueue alone is idempotent
@@ -22,8 +21,8 @@ export async function ensureQueue(
     if (!QueueUrl) throw new Error(`CreateQueue ${name} returned no QueueUrl`);
     return QueueUrl;
   } catch (error) {
-    const code = awsErrorName(error);
-    if (code !== 'QueueNameExists' && code !== 'QueueAlreadyExists') throw error;
+    const exists = error instanceof Error && ['QueueNameExists', 'QueueAlreadyExists'].includes(error.name);
+    if (!exists) throw error;
   }
   const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
   if (!QueueUrl) throw new Error(`GetQueueUrl ${name} returned no QueueUrl`);

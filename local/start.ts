@@ -8,7 +8,7 @@ import type { EmulatorTarget } from './aws-clients.js';
 import { loadConfigFile } from './config-file.js';
 import { type RunningPollers, startDeliveryPollers } from './delivery-pollers.js';
 import { type Emulator, MOTO_MISSING_HELP, motoInstalled, startMoto } from './emulator.js';
-import { ingestFunctionName, loadIngestHandler } from './ingest-function.js';
+import { ingestFunctionName, localIngestHandler } from './ingest-function.js';
 import { localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
 import { provision } from './provision.js';
 import { readyLine } from './ready-line.js';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   running.pollers = await startDeliveryPollers({ config, namePrefix, target, provisioned });
   console.log(`Started the delivery pollers of ${config.destinations.length} destination(s)`);
 
-  const handler = await loadIngestHandler({ config, namePrefix, provisioned, region, endpoint });
+  const handler = localIngestHandler({ config, namePrefix, provisioned, region, endpoint });
   const apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
   const replay = replayFunction({ config, namePrefix, provisioned });
   running.server = await startApiServer({

@@ -1,12 +1,12 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { DestinationAuth } from '../core/config-fields.js';
-import { CredentialProvider, type CustomerCredentials, secretsClientsByRegion } from './credentials.js';
+import { CredentialProvider, type CustomerCredentials } from './credentials.js';
 import type { DeliveryOutcome } from './delivery-batch.js';
 
-/** Seams for tests: the clock the credential cache runs on, and the backoff's jitter. */
-export interface ConsumerOptions {
-  /** Epoch milliseconds; default `Date.now`. */
+/** Seams for tests: the clock the assumed-role cache runs on, and the backoff's jitter. */
+export interface DeliveryOptions {
+  /** Epoch milliseconds; default `Date.now`. The secret cache (Powertools) runs on the system clock. */
   readonly now?: () => number;
   /** A number in [0, 1); default `Math.random`. */
   readonly random?: () => number;
@@ -25,11 +25,11 @@ export class CustomerClients<C> {
     private readonly destinationId: string,
     private readonly auth: DestinationAuth,
     private readonly create: (credentials: CustomerCredentials) => C,
-    options: ConsumerOptions = {},
+    options: DeliveryOptions = {},
   ) {
     this.credentials = new CredentialProvider(
       new STSClient({}),
-      secretsClientsByRegion((region) => new SecretsManagerClient(region ? { region } : {})),
+      (region) => new SecretsManagerClient(region ? { region } : {}),
       options.now ?? Date.now,
     );
   }

@@ -3,28 +3,28 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { CONSUMER_ENV } from '../core/function-env.js';
+import { DELIVERY_ENV } from '../core/function-env.js';
 import { DAY_SECONDS } from '../core/resources.js';
 import type { Destination } from '../destinations/index.js';
 import { AttemptLog } from './attempt-log.js';
 import type { CustomerCredentials } from './credentials.js';
-import { type ConsumerOptions, CustomerClients } from './customer-clients.js';
+import { CustomerClients, type DeliveryOptions } from './customer-clients.js';
 import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './delivery-batch.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 /** The environment every destination consumer reads besides its destination (lambdas/core/function-env.ts). */
-export const CONSUMER_QUEUE_ENV = {
-  [CONSUMER_ENV.attemptsTable]: z.string().min(1),
-  [CONSUMER_ENV.sourceQueueUrl]: z.string().url(),
-  [CONSUMER_ENV.dlqUrl]: z.string().url(),
-  [CONSUMER_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
+export const DELIVERY_QUEUE_ENV = {
+  [DELIVERY_ENV.attemptsTable]: z.string().min(1),
+  [DELIVERY_ENV.sourceQueueUrl]: z.string().url(),
+  [DELIVERY_ENV.dlqUrl]: z.string().url(),
+  [DELIVERY_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
 };
 
-type QueueEnv = z.output<z.ZodObject<typeof CONSUMER_QUEUE_ENV>>;
+type QueueEnv = z.output<z.ZodObject<typeof DELIVERY_QUEUE_ENV>>;
 
 /** What a destination's delivery gets for one batch besides its events. */
-export interface ConsumerBatch<C> {
+export interface DeliveryBatchContext<C> {
   /** The customer-side client (S3 or EventBridge) with the credentials this batch started with. */
   readonly client: C;
   readonly credentials: CustomerCredentials;
@@ -48,11 +48,11 @@ export class DeliveryRuntime<C> {
     serviceName: string,
     private readonly env: QueueEnv,
     createClient: (credentials: CustomerCredentials) => C,
-    private readonly options: ConsumerOptions = {},
+    private readonly options: DeliveryOptions = {},
   ) {
     this.logger = new Logger({ serviceName, persistentKeys: { destinationId: destination.id } });
-    this.retentionSeconds = env[CONSUMER_ENV.retentionDays] * DAY_SECONDS;
-    this.attempts = new AttemptLog(this.dynamodb, env[CONSUMER_ENV.attemptsTable], this.retentionSeconds);
+    this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
+    this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
     this.customer = new CustomerClients(destination.id, destination.auth, createClient, options);
   }
 
@@ -60,7 +60,7 @@ export class DeliveryRuntime<C> {
   public handler(
     deliver: (
       events: readonly QueuedEvent[],
-      batch: ConsumerBatch<C>,
+      batch: DeliveryBatchContext<C>,
     ) => Promise<Map<string, DeliveryOutcome>>,
   ): SqsHandler {
     return async (event, context) => {
@@ -76,8 +76,8 @@ export class DeliveryRuntime<C> {
           destinationId: this.destination.id,
           destinationType: this.destination.type,
           sqs: this.sqs,
-          sourceQueueUrl: this.env[CONSUMER_ENV.sourceQueueUrl],
-          dlqUrl: this.env[CONSUMER_ENV.dlqUrl],
+          sourceQueueUrl: this.env[DELIVERY_ENV.sourceQueueUrl],
+          dlqUrl: this.env[DELIVERY_ENV.dlqUrl],
           attempts: this.attempts,
           logger: this.logger,
           ...(this.options.random ? { random: this.options.random } : {}),

@@ -17,8 +17,8 @@ export const INGEST_ENV = {
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
-/** Environment of a destination consumer (S3 batcher, EventBridge sender): one function per destination. */
-export const CONSUMER_ENV = {
+/** Environment of a delivery function (lambdas/destinations/<kind>/handler.ts): one per destination. */
+export const DELIVERY_ENV = {
   /** The destination's validated config entry, as JSON. */
   destination: 'DESTINATION',
   vendor: 'VENDOR',
@@ -30,8 +30,8 @@ export const CONSUMER_ENV = {
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
-/** The values a destination consumer's environment is built from (tokens in CDK, strings locally). */
-export interface ConsumerEnvValues {
+/** The values a delivery function's environment is built from (tokens in CDK, strings locally). */
+export interface DeliveryEnvValues {
   /** The validated destination config entry. */
   readonly destination: unknown;
   readonly vendor: string;
@@ -43,17 +43,17 @@ export interface ConsumerEnvValues {
   readonly retentionDays: number;
 }
 
-/** A destination consumer's environment: the one mapping from values to variable names. */
-export function consumerEnvironment(values: ConsumerEnvValues): Record<string, string> {
+/** A delivery function's environment: the one mapping from values to variable names. */
+export function deliveryEnvironment(values: DeliveryEnvValues): Record<string, string> {
   return {
-    [CONSUMER_ENV.destination]: JSON.stringify(values.destination),
-    [CONSUMER_ENV.vendor]: values.vendor,
-    [CONSUMER_ENV.eventsTable]: values.eventsTable,
-    [CONSUMER_ENV.sealsTable]: values.sealsTable,
-    [CONSUMER_ENV.attemptsTable]: values.attemptsTable,
-    [CONSUMER_ENV.sourceQueueUrl]: values.sourceQueueUrl,
-    [CONSUMER_ENV.dlqUrl]: values.dlqUrl,
-    [CONSUMER_ENV.retentionDays]: String(values.retentionDays),
+    [DELIVERY_ENV.destination]: JSON.stringify(values.destination),
+    [DELIVERY_ENV.vendor]: values.vendor,
+    [DELIVERY_ENV.eventsTable]: values.eventsTable,
+    [DELIVERY_ENV.sealsTable]: values.sealsTable,
+    [DELIVERY_ENV.attemptsTable]: values.attemptsTable,
+    [DELIVERY_ENV.sourceQueueUrl]: values.sourceQueueUrl,
+    [DELIVERY_ENV.dlqUrl]: values.dlqUrl,
+    [DELIVERY_ENV.retentionDays]: String(values.retentionDays),
   };
 }
 

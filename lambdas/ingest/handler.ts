@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { EventStore } from '../adapters/event-store.js';
+import { lazyHandler } from '../adapters/lazy-handler.js';
 import { HttpError, IngestUnavailableError, MissingApiKeyError } from '../core/errors.js';
 import { INGEST_ENV } from '../core/function-env.js';
 import { parseIngestRequest } from '../core/ingest-request.js';
@@ -21,38 +22,61 @@ const RouteSchema = z.array(
   }),
 );
 
-// Validated once at cold start: a misconfigured function fails loudly on its first request.
-const env = readEnv(
-  {
-    [INGEST_ENV.eventsTable]: z.string().min(1),
-    [INGEST_ENV.idempotencyTable]: z.string().min(1),
-    [INGEST_ENV.queueUrlBase]: z.string().url().endsWith('/'),
-    [INGEST_ENV.routes]: jsonOf(RouteSchema),
-    [INGEST_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
-  },
+export type IngestHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+/**
+ * Builds the ingest function from an environment, validated here: Lambda builds it once per container,
+ * at its first request, so a misconfigured function fails loudly there. Its SDK clients take
+ * `AWS_REGION` and `AWS_ENDPOINT_URL` from `source` too, so the local runtime, the tests and the bench
+ * point it at an emulator without writing `process.env`; in Lambda `source` is `process.env`, which
+ * the SDK would read anyway.
+ */
+export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): IngestHandler {
+  const env = readEnv(
+    {
+      [INGEST_ENV.eventsTable]: z.string().min(1),
+      [INGEST_ENV.idempotencyTable]: z.string().min(1),
+      [INGEST_ENV.queueUrlBase]: z.string().url().endsWith('/'),
+      [INGEST_ENV.routes]: jsonOf(RouteSchema),
+      [INGEST_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
+    },
+    source,
+  );
+  const clientConfig = {
+    ...(source.AWS_REGION ? { region: source.AWS_REGION } : {}),
+    ...(source.AWS_ENDPOINT_URL ? { endpoint: source.AWS_ENDPOINT_URL } : {}),
+  };
+  const logger = new Logger({ serviceName: 'pushrail-ingest' });
+  const dynamodb = new DynamoDBClient(clientConfig);
+  const sqs = new SQSClient(clientConfig);
+
+  const ingest = createAcceptEvents({
+    store: new EventStore(dynamodb, env[INGEST_ENV.eventsTable]),
+    sqs,
+    queueUrlBase: env[INGEST_ENV.queueUrlBase],
+    routes: env[INGEST_ENV.routes],
+    retentionDays: env[INGEST_ENV.retentionDays],
+    persistenceStore: new DynamoDBPersistenceLayer({
+      tableName: env[INGEST_ENV.idempotencyTable],
+      awsSdkV3Client: dynamodb,
+    }),
+    logger,
+  });
+  return (event, context) => handle(event, context, { logger, ingest });
+}
+
+/** The Lambda entry point. */
+export const handler: IngestHandler = lazyHandler(() =>
   // Written out literally: esbuild's `define` inlines the routing table only where this exact text appears.
-  { ...process.env, [INGEST_ENV.routes]: process.env.PUSHRAIL_ROUTES },
+  createIngestHandler({ ...process.env, [INGEST_ENV.routes]: process.env.PUSHRAIL_ROUTES }),
 );
 
-const logger = new Logger({ serviceName: 'pushrail-ingest' });
-const dynamodb = new DynamoDBClient({});
-const sqs = new SQSClient({});
-
-const ingest = createAcceptEvents({
-  store: new EventStore(dynamodb, env[INGEST_ENV.eventsTable]),
-  sqs,
-  queueUrlBase: env[INGEST_ENV.queueUrlBase],
-  routes: env[INGEST_ENV.routes],
-  retentionDays: env[INGEST_ENV.retentionDays],
-  persistenceStore: new DynamoDBPersistenceLayer({
-    tableName: env[INGEST_ENV.idempotencyTable],
-    awsSdkV3Client: dynamodb,
-  }),
-  logger,
-});
-
 /** POST /v1/events behind API Gateway (REST, API key required). */
-export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+async function handle(
+  event: APIGatewayProxyEvent,
+  context: Context,
+  { logger, ingest }: { logger: Logger; ingest: ReturnType<typeof createAcceptEvents> },
+): Promise<APIGatewayProxyResult> {
   const requestId = event.requestContext?.requestId ?? context.awsRequestId;
   logger.addContext(context);
   logger.setCorrelationId(requestId);

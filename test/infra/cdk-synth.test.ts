@@ -116,7 +116,7 @@ describe('npx cdk synth with the example config', () => {
     }
   });
 
-  it('loads in Node with the function environment alone: no PUSHRAIL_ROUTES variable needed', async () => {
+  it('loads in Node with the function environment alone (no PUSHRAIL_ROUTES variable needed) and answers a request; a missing variable fails the first request, naming it', async () => {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       AWS_REGION: 'us-east-1',
@@ -127,13 +127,38 @@ describe('npx cdk synth with the example config', () => {
       [INGEST_ENV.queueUrlBase]: 'https://sqs.us-east-1.amazonaws.com/123456789012/',
       [INGEST_ENV.retentionDays]: '30',
     };
-    const script = "import('./index.mjs').then((m) => process.stdout.write(typeof m.handler))";
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: assetDir,
-      env,
-      timeout: 30_000,
-    });
-    expect(stdout).toBe('function');
+    // The handler is built, and its environment validated, at the first request: one without an API
+    // key is answered 401 before any AWS call, which needs the routing table the bundle inlined.
+    const script = [
+      "const context = { functionName: 'ingest', functionVersion: '$LATEST', memoryLimitInMB: '512',",
+      "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:ingest', awsRequestId: 'r-1',",
+      '  getRemainingTimeInMillis: () => 29000 };',
+      "const m = await import('./index.mjs');",
+      "const request = { httpMethod: 'POST', headers: {}, body: '{}', requestContext: { requestId: 'q-1', identity: {} } };",
+      'let answer;',
+      'try { answer = { statusCode: (await m.handler(request, context)).statusCode }; }',
+      'catch (e) { answer = { error: e.message }; }',
+      // Last line: the function's own log lines go to stdout before it.
+      "process.stdout.write('\\n' + JSON.stringify({ type: typeof m.handler, ...answer }));",
+    ].join('\n');
+    const answer = async (variables: NodeJS.ProcessEnv) => {
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: assetDir,
+        env: variables,
+        timeout: 30_000,
+      });
+      return JSON.parse(stdout.split('\n').at(-1) ?? '') as {
+        type: string;
+        statusCode?: number;
+        error?: string;
+      };
+    };
+    expect(await answer(env)).toEqual({ type: 'function', statusCode: 401 });
+    const { [INGEST_ENV.eventsTable]: _, ...withoutTable } = env;
+    const misconfigured = await answer(withoutTable);
+    expect(misconfigured.type).toBe('function');
+    expect(misconfigured.error).toContain('invalid function environment');
+    expect(misconfigured.error).toContain(INGEST_ENV.eventsTable);
   });
 
   it('bundles the ingest function, each destination consumer and the replay function into its own ESM file with a source map', () => {

@@ -1,7 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/core/config.js';
-import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { queueNames, type TABLES } from '../../lambdas/core/resources.js';
 import type { Destination } from '../../lambdas/destinations/index.js';
 import { deliverySettings, KINDS } from '../../lambdas/destinations/index.js';
@@ -43,25 +43,26 @@ describe('destination consumers', () => {
     queries.logicalIdOf(type, match, what);
 
   /** The consumer function of a destination: the one whose DESTINATION variable names it. */
-  const consumerId = (destinationId: string): string =>
+  const deliveryFunctionId = (destinationId: string): string =>
     logicalIdOfType(
       'AWS::Lambda::Function',
       (r) => {
         const env = (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
           ?.Variables;
-        const raw = env?.[CONSUMER_ENV.destination];
+        const raw = env?.[DELIVERY_ENV.destination];
         return typeof raw === 'string' && (JSON.parse(raw) as { id?: unknown }).id === destinationId;
       },
       `consumer of ${destinationId}`,
     );
 
-  const consumer = (destinationId: string): Resource => resources[consumerId(destinationId)] as Resource;
+  const consumer = (destinationId: string): Resource =>
+    resources[deliveryFunctionId(destinationId)] as Resource;
 
   const queueId = (name: string) => queries.queueId(name);
   const tableId = (role: keyof typeof TABLES) => queries.tableId(role);
 
   const eventSourceMapping = (destinationId: string): Record<string, unknown> => {
-    const fn = consumerId(destinationId);
+    const fn = deliveryFunctionId(destinationId);
     const id = logicalIdOfType(
       'AWS::Lambda::EventSourceMapping',
       (r) => JSON.stringify(r.Properties.FunctionName) === JSON.stringify({ Ref: fn }),
@@ -113,14 +114,14 @@ describe('destination consumers', () => {
           NODE_OPTIONS: '--enable-source-maps',
           POWERTOOLS_SERVICE_NAME:
             destination(destinationId).type === 'S3' ? 'pushrail-s3-batcher' : 'pushrail-eventbridge-sender',
-          [CONSUMER_ENV.destination]: JSON.stringify(destination(destinationId)),
-          [CONSUMER_ENV.vendor]: config.vendor,
-          [CONSUMER_ENV.eventsTable]: { Ref: tableId('events') },
-          [CONSUMER_ENV.sealsTable]: { Ref: tableId('seals') },
-          [CONSUMER_ENV.attemptsTable]: { Ref: tableId('attempts') },
-          [CONSUMER_ENV.sourceQueueUrl]: { Ref: queueId(names.queue) },
-          [CONSUMER_ENV.dlqUrl]: { Ref: queueId(names.dlq) },
-          [CONSUMER_ENV.retentionDays]: String(config.retentionDays),
+          [DELIVERY_ENV.destination]: JSON.stringify(destination(destinationId)),
+          [DELIVERY_ENV.vendor]: config.vendor,
+          [DELIVERY_ENV.eventsTable]: { Ref: tableId('events') },
+          [DELIVERY_ENV.sealsTable]: { Ref: tableId('seals') },
+          [DELIVERY_ENV.attemptsTable]: { Ref: tableId('attempts') },
+          [DELIVERY_ENV.sourceQueueUrl]: { Ref: queueId(names.queue) },
+          [DELIVERY_ENV.dlqUrl]: { Ref: queueId(names.dlq) },
+          [DELIVERY_ENV.retentionDays]: String(config.retentionDays),
         });
       },
     );
@@ -287,7 +288,9 @@ describe('destination consumers', () => {
         ][0];
         expect(resources[role]?.Type).toBe('AWS::IAM::Role');
         expect(resources[role]?.Properties).not.toHaveProperty('ManagedPolicyArns');
-        const others = config.destinations.filter((d) => d.id !== destinationId).map((d) => consumerId(d.id));
+        const others = config.destinations
+          .filter((d) => d.id !== destinationId)
+          .map((d) => deliveryFunctionId(d.id));
         for (const other of others) {
           expect((resources[other] as Resource).Properties.Role).not.toEqual(
             consumer(destinationId).Properties.Role,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { queueNames } from '../../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type Destination } from '../../lambdas/destinations/index.js';
 import { pollerBatching } from '../../local/delivery-pollers.js';
@@ -28,7 +28,7 @@ function deliveryFunctionOf(destination: Destination): [string, Resource] {
     (r) => {
       const variables = (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
         ?.Variables;
-      const raw = variables?.[CONSUMER_ENV.destination];
+      const raw = variables?.[DELIVERY_ENV.destination];
       return typeof raw === 'string' && (JSON.parse(raw) as { id?: unknown }).id === destination.id;
     },
     `delivery function of ${destination.id}`,

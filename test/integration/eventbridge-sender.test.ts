@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
-import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import { busName } from '../../lambdas/destinations/eventbridge/local-customer.js';
 import type { EventBridgeDestinationConfig } from '../../lambdas/destinations/eventbridge/schema.js';
@@ -112,6 +112,8 @@ beforeAll(async () => {
   const awsEndpoint = inject('awsEndpoint');
   proxy = await FaultProxy.start(awsEndpoint);
   harness = await startIngestHarness({ config, awsEndpoint, handlerEndpoint: proxy.endpoint });
+  // The senders' SDK clients (DeliveryRuntime) take their endpoint from the process: the proxy.
+  process.env.AWS_ENDPOINT_URL = proxy.endpoint;
   const target = { endpoint: awsEndpoint, region: 'us-east-1' };
   // Provisioning is idempotent: run again under the harness's prefix for its answer (queue, DLQ, inbox).
   const again = await provision({ config, namePrefix: harness.namePrefix, target });
@@ -149,13 +151,13 @@ beforeAll(async () => {
     const p = provisioned[destination.id];
     if (!p) throw new Error(`destination ${destination.id} was not provisioned`);
     const handler = createEventBridgeSenderHandler({
-      ...process.env, // AWS_ENDPOINT_URL (the proxy) and AWS_REGION, as the harness set them
-      [CONSUMER_ENV.destination]: JSON.stringify(destination),
-      [CONSUMER_ENV.vendor]: config.vendor,
-      [CONSUMER_ENV.attemptsTable]: attemptsTable,
-      [CONSUMER_ENV.sourceQueueUrl]: viaProxy(p.queueUrl),
-      [CONSUMER_ENV.dlqUrl]: viaProxy(p.dlqUrl),
-      [CONSUMER_ENV.retentionDays]: String(config.retentionDays),
+      ...process.env,
+      [DELIVERY_ENV.destination]: JSON.stringify(destination),
+      [DELIVERY_ENV.vendor]: config.vendor,
+      [DELIVERY_ENV.attemptsTable]: attemptsTable,
+      [DELIVERY_ENV.sourceQueueUrl]: viaProxy(p.queueUrl),
+      [DELIVERY_ENV.dlqUrl]: viaProxy(p.dlqUrl),
+      [DELIVERY_ENV.retentionDays]: String(config.retentionDays),
     });
     pollers.set(
       destination.id,

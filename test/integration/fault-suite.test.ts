@@ -279,6 +279,8 @@ describe('fault-injection suite', () => {
       awsEndpoint: endpoint(),
       handlerEndpoint: chaos.endpoint,
     });
+    // The consumers' SDK clients take their endpoint from the process: the chaos proxy.
+    process.env.AWS_ENDPOINT_URL = chaos.endpoint;
     const target = { endpoint: endpoint(), region: REGION };
     const provisioned = await provision({ config, namePrefix: harness.namePrefix, target });
     expect(provisioned.warnings).toEqual([]);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -144,6 +144,22 @@ async function storedItems(idempotencyKey: string) {
     }),
   );
   return (out.Items ?? []).map((i) => unmarshall(i));
+}
+
+/** Every record in the idempotency table (one test run's table: a few dozen items). */
+async function idempotencyRecords() {
+  const out = await dynamodb().send(new ScanCommand({ TableName: harness.tables.idempotency }));
+  return (out.Items ?? []).map((i) => unmarshall(i));
+}
+
+/**
+ * The id Powertools gives an event's idempotency record (BasePersistenceLayer.getHashedIdempotencyKey):
+ * the key prefix, `#`, and the base64 MD5 of the JSON of what `eventKeyJmesPath` selects. The prefix is
+ * written out, not imported: changing it would forget every key accepted before the change.
+ */
+function idempotencyRecordId(customerExternalId: string, idempotencyKey: string): string {
+  const selected = JSON.stringify([customerExternalId, idempotencyKey]);
+  return `pushrail-ingest#${createHash('md5').update(selected).digest('base64')}`;
 }
 
 const withKey = (key: string, patch: Record<string, unknown> = {}) => ({
@@ -324,16 +340,27 @@ describe('POST /v1/events on moto', () => {
 
   it('keeps the idempotency record of an accepted event and none of a failed one', async () => {
     const key = `records-${randomUUID()}`;
-    const fault = proxy.inject(op('AmazonSQS.SendMessageBatch'), jsonError(500, 'InternalError'));
-    await post(withKey(key));
-    fault.times = 0;
     const eventId = deriveEventId(seedEvent.customerExternalId, key);
+    const recordId = idempotencyRecordId(seedEvent.customerExternalId, key);
+    const fault = proxy.inject(op('AmazonSQS.SendMessageBatch'), jsonError(500, 'InternalError'));
+    expect((await post(withKey(key))).status).toBe(503);
+    fault.times = 0;
     const stored = await dynamodb().send(
       new GetItemCommand({ TableName: harness.tables.events, Key: { eventId: { S: eventId } } }),
     );
     expect(stored.Item).toBeDefined();
-    const records = await dynamodb().send(new ScanCommand({ TableName: harness.tables.idempotency }));
-    const statuses = (records.Items ?? []).map((i) => unmarshall(i));
-    expect(statuses.every((r) => r.status === 'COMPLETED')).toBe(true);
+    // The failed attempt left no record for its key, so the retry runs instead of answering from one.
+    const afterFailure = await idempotencyRecords();
+    expect(afterFailure.filter((r) => r.id === recordId)).toEqual([]);
+    expect(afterFailure.filter((r) => JSON.stringify(r.data ?? null).includes(eventId))).toEqual([]);
+
+    expect((await post(withKey(key))).status).toBe(202);
+    const afterRetry = (await idempotencyRecords()).filter((r) => r.id === recordId);
+    expect(afterRetry).toHaveLength(1);
+    expect(afterRetry[0]?.status).toBe('COMPLETED');
+    expect(afterRetry[0]?.data).toEqual({
+      eventId,
+      destinations: ['s3-archive', 'bus'],
+    });
   });
 });

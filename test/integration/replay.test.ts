@@ -118,6 +118,8 @@ const customerSqs = () => new SQSClient(clientConfig({ ...target(), credentials:
 
 beforeAll(async () => {
   harness = await startIngestHarness({ config, awsEndpoint: endpoint(), handlerEndpoint: endpoint() });
+  // The consumers' and the replay function's SDK clients take their endpoint from the process.
+  process.env.AWS_ENDPOINT_URL = endpoint();
   // Provisioning is idempotent: run again under the harness's prefix for the whole answer.
   provisioned = await provision({ config, namePrefix: harness.namePrefix, target: target() });
   replay = replayFunction({ config, namePrefix: harness.namePrefix, provisioned }).handler;

@@ -23,15 +23,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context, SQSRecord } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { ConsumerOptions as S3BatcherOptions } from '../../lambdas/adapters/customer-clients.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from 'vitest';
+import type { DeliveryOptions as S3BatcherOptions } from '../../lambdas/adapters/customer-clients.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import type { CanonicalEvent, EventRecord } from '../../lambdas/core/event.js';
 import { EventRecordSchema } from '../../lambdas/core/event.js';
-import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { MiB } from '../../lambdas/core/limits.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
@@ -57,7 +57,7 @@ import { seedEvent } from '../support/seed-event.js';
 
 // Ingest logs every accepted event at INFO; 2,500 of them would bury the output.
 process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
-// The vendor's own (dummy) credentials, as `npm start` sets them; the harness sets them too, but later.
+// The vendor's own (dummy) credentials, as `npm start` sets them (vitest.config.ts sets them too).
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
 
@@ -125,7 +125,6 @@ beforeAll(async () => {
       s3Destination('owner', { storageClass: 'GLACIER_IR' }),
       s3Destination('again'),
       s3Destination('keys', { auth: { mode: 'ACCESS_KEY', secretArn }, bucketOwnerAccountId: ACCOUNT }),
-      s3Destination('warm'),
     ],
   });
   harness = await startIngestHarness({ config, awsEndpoint: endpoint(), handlerEndpoint: endpoint() });
@@ -133,9 +132,8 @@ beforeAll(async () => {
   if (!events || !seals || !attempts)
     throw new Error(`tables not provisioned: ${JSON.stringify(harness.tables)}`);
   tables = { events, seals, attempts };
-  // SDK clients resolve AWS_ENDPOINT_URL at their first request: one event through ingest now fixes
-  // its clients on moto itself, and every client created and first used after this goes through the proxy.
-  await ingest([eventFor('warm', 0)]);
+  // Ingest's clients are on moto itself (its environment says so); the batchers' SDK clients take their
+  // endpoint from the process: every AWS call of theirs goes through the proxy.
   process.env.AWS_ENDPOINT_URL = proxy.endpoint;
   // The customer deleted the bucket of destination `gone` after configuring it.
   await clients.s3().send(new DeleteBucketCommand({ Bucket: bucketOf('gone') }));
@@ -166,13 +164,13 @@ function batcherFor(id: string, options: S3BatcherOptions = {}): SqsHandler {
   return createS3BatcherHandler(
     {
       ...process.env,
-      [CONSUMER_ENV.destination]: JSON.stringify(destinationOf(id)),
-      [CONSUMER_ENV.eventsTable]: tables.events,
-      [CONSUMER_ENV.sealsTable]: tables.seals,
-      [CONSUMER_ENV.attemptsTable]: tables.attempts,
-      [CONSUMER_ENV.sourceQueueUrl]: viaProxy(queueUrlOf(id)),
-      [CONSUMER_ENV.dlqUrl]: viaProxy(dlqUrlOf(id)),
-      [CONSUMER_ENV.retentionDays]: '30',
+      [DELIVERY_ENV.destination]: JSON.stringify(destinationOf(id)),
+      [DELIVERY_ENV.eventsTable]: tables.events,
+      [DELIVERY_ENV.sealsTable]: tables.seals,
+      [DELIVERY_ENV.attemptsTable]: tables.attempts,
+      [DELIVERY_ENV.sourceQueueUrl]: viaProxy(queueUrlOf(id)),
+      [DELIVERY_ENV.dlqUrl]: viaProxy(dlqUrlOf(id)),
+      [DELIVERY_ENV.retentionDays]: '30',
     },
     options,
   );
@@ -704,8 +702,12 @@ describe('S3 batcher on moto', () => {
 
   it('uses a rotated access key for the next batch and never stores the secret', async () => {
     const destination = destinationOf('keys');
-    let skewMs = 0;
-    const handler = batcherFor('keys', { now: () => Date.now() + skewMs });
+    // The secret cache (Powertools) runs on the system clock: move that, still ticking, past its minute.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const handler = batcherFor('keys');
     const poller = pollerFor('keys', handler);
     const credentialOfPuts = () =>
       putsTo(destination.bucket).map(
@@ -728,7 +730,7 @@ describe('S3 batcher on moto', () => {
     // Within the secret cache's minute, batches keep the key they have…
     expect(await deliverBatch(1)).toEqual([KEY_V1.accessKeyId]);
     // …and the first batch after it uses the rotated one.
-    skewMs = 61_000;
+    vi.setSystemTime(Date.now() + 61_000);
     expect(await deliverBatch(2)).toEqual([KEY_V2.accessKeyId]);
     expect(await deliverBatch(3)).toEqual([KEY_V2.accessKeyId]);
 

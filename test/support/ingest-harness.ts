@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { queueNames } from '../../lambdas/core/resources.js';
+import { createIngestHandler } from '../../lambdas/ingest/handler.js';
 import { ingestEnvironment } from '../../local/ingest-function.js';
 import { provision } from '../../local/provision.js';
 
@@ -15,18 +16,17 @@ export interface IngestHarness {
 }
 
 /**
- * Provisions a config under a fresh name prefix (as `npm start` does) and loads the real ingest
+ * Provisions a config under a fresh name prefix (as `npm start` does) and builds the real ingest
  * handler with the environment the local runtime gives it — except that its AWS endpoint is
- * `handlerEndpoint`, typically a FaultProxy in front of moto.
+ * `handlerEndpoint`, typically a FaultProxy in front of moto. It leaves `process.env` alone: the
+ * keys and region every client of the run uses come from vitest.config.ts, and a test that runs
+ * consumers (whose SDK clients read `AWS_ENDPOINT_URL` from the process) sets that itself.
  */
 export async function startIngestHarness(options: {
   readonly config: PushrailConfig;
   readonly awsEndpoint: string;
   readonly handlerEndpoint: string;
 }): Promise<IngestHarness> {
-  process.env.AWS_ACCESS_KEY_ID ??= 'test';
-  process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
-  process.env.AWS_REGION = 'us-east-1';
   const namePrefix = `it-${randomUUID().slice(0, 8)}`;
   const target = { endpoint: options.awsEndpoint, region: 'us-east-1' };
   const provisioned = await provision({ config: options.config, namePrefix, target });
@@ -40,10 +40,8 @@ export async function startIngestHarness(options: {
     region: 'us-east-1',
     endpoint: options.handlerEndpoint,
   });
-  Object.assign(process.env, env);
-  const { handler } = await import('../../lambdas/ingest/handler.js');
   return {
-    handler,
+    handler: createIngestHandler(env),
     tables: provisioned.tables,
     queueUrls: Object.fromEntries(
       Object.entries(provisioned.destinations).map(([id, d]) => [id, d.queueUrl]),

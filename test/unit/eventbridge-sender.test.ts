@@ -16,7 +16,7 @@ import { EventBusVerifier, NEGATIVE_TTL_MS } from '../../lambdas/adapters/event-
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
-import { CONSUMER_ENV } from '../../lambdas/core/function-env.js';
+import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import { createDeliveryHandler as createEventBridgeSenderHandler } from '../../lambdas/destinations/eventbridge/handler.js';
 import { seedEvent } from '../support/seed-event.js';
@@ -48,12 +48,12 @@ const destination = {
 };
 
 const env = {
-  [CONSUMER_ENV.destination]: JSON.stringify(destination),
-  [CONSUMER_ENV.vendor]: 'acme',
-  [CONSUMER_ENV.attemptsTable]: 'attempts',
-  [CONSUMER_ENV.sourceQueueUrl]: QUEUE,
-  [CONSUMER_ENV.dlqUrl]: DLQ,
-  [CONSUMER_ENV.retentionDays]: '30',
+  [DELIVERY_ENV.destination]: JSON.stringify(destination),
+  [DELIVERY_ENV.vendor]: 'acme',
+  [DELIVERY_ENV.attemptsTable]: 'attempts',
+  [DELIVERY_ENV.sourceQueueUrl]: QUEUE,
+  [DELIVERY_ENV.dlqUrl]: DLQ,
+  [DELIVERY_ENV.retentionDays]: '30',
 };
 
 const context = { awsRequestId: 'req-1', functionName: 'pushrail-eventbridge-sender' } as unknown as Context;

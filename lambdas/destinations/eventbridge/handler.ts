@@ -1,11 +1,10 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import { credentialsMode } from '../../adapters/credentials.js';
-import type { ConsumerOptions } from '../../adapters/customer-clients.js';
-import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import type { DeliveryOptions } from '../../adapters/customer-clients.js';
+import { DELIVERY_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
 import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
 import { lazyHandler } from '../../adapters/lazy-handler.js';
-import { CONSUMER_ENV } from '../../core/function-env.js';
+import { DELIVERY_ENV } from '../../core/function-env.js';
 import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverEntries } from './deliver-entries.js';
 import { EventBridgeDestinationSchema, sourceNamespace } from './schema.js';
@@ -16,18 +15,18 @@ import { EventBridgeDestinationSchema, sourceNamespace } from './schema.js';
  */
 export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
-  options: ConsumerOptions = {},
+  options: DeliveryOptions = {},
 ): SqsHandler {
   const env = readEnv(
     {
-      ...CONSUMER_QUEUE_ENV,
-      [CONSUMER_ENV.destination]: jsonOf(EventBridgeDestinationSchema),
-      [CONSUMER_ENV.vendor]: z.string().min(1),
+      ...DELIVERY_QUEUE_ENV,
+      [DELIVERY_ENV.destination]: jsonOf(EventBridgeDestinationSchema),
+      [DELIVERY_ENV.vendor]: z.string().min(1),
     },
     source,
   );
-  const destination = env[CONSUMER_ENV.destination];
-  const entrySource = sourceNamespace({ vendor: env[CONSUMER_ENV.vendor] }, destination);
+  const destination = env[DELIVERY_ENV.destination];
+  const entrySource = sourceNamespace({ vendor: env[DELIVERY_ENV.vendor] }, destination);
   const runtime = new DeliveryRuntime(
     destination,
     'pushrail-eventbridge-sender',
@@ -49,7 +48,7 @@ export function createDeliveryHandler(
           credentialsKey: credentials.accessKeyId,
         }),
       attempts: runtime.attempts,
-      credentialsMode: credentialsMode(destination.auth),
+      credentialsMode: destination.auth.mode,
       logger: runtime.logger,
     }),
   );

@@ -5,7 +5,8 @@ import {
   PutTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { awsErrorName, clientConfig, type EmulatorTarget } from '../../../local/aws-clients.js';
+import { parse as parseArn } from '@aws-sdk/util-arn-parser';
+import { clientConfig, type EmulatorTarget } from '../../../local/aws-clients.js';
 import type { CustomerAccess } from '../../../local/customer-credentials.js';
 import { accountMismatch } from '../../../local/customer-resources.js';
 import type { CustomerSideContext } from '../../../local/customer-side.js';
@@ -34,7 +35,7 @@ export const CATCH_ALL_PATTERN = { source: [{ prefix: '' }] } as const;
 
 /** The bus name of an event bus ARN (`...:event-bus/<name>`). */
 export function busName(busArn: string): string {
-  return busArn.slice(busArn.indexOf(':event-bus/') + ':event-bus/'.length);
+  return parseArn(busArn).resource.slice('event-bus/'.length);
 }
 
 /** The inbox queue's name: `<busName>-inbox`, with characters SQS does not allow replaced. */
@@ -57,7 +58,7 @@ export async function ensureBusWithInbox(
       try {
         await events.send(new CreateEventBusCommand({ Name: name }));
       } catch (error) {
-        if (awsErrorName(error) !== 'ResourceAlreadyExistsException') throw error;
+        if (!(error instanceof Error && error.name === 'ResourceAlreadyExistsException')) throw error;
       }
     }
     const inboxUrl = await ensureQueue(sqs, inboxQueueName(name), {});

@@ -1,7 +1,8 @@
+import { parse as parseArn } from '@aws-sdk/util-arn-parser';
 import { z } from 'zod';
 import { COMMON_DESTINATION_FIELDS, intBetween, patterned } from '../../core/config-fields.js';
 
-const BUS_ARN = /^arn:aws[a-z-]*:events:([a-z0-9-]+):(\d{12}):event-bus\/[\w.\-/]{1,256}$/;
+const BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.\-/]{1,256}$/;
 
 /** An `EVENTBRIDGE` destination (DESIGN.md "Destinations"): entries on the customer's bus. */
 export const EventBridgeDestinationSchema = z
@@ -23,12 +24,13 @@ export const EventBridgeDestinationSchema = z
     maxConcurrency: intBetween('maxConcurrency', 2, 1000).default(2),
   })
   .superRefine((d, ctx) => {
-    const busRegion = BUS_ARN.exec(d.busArn)?.[1];
+    // Runs only once busArn matched BUS_ARN, so it parses.
+    const busRegion = parseArn(d.busArn).region;
     if (busRegion !== d.region) {
       ctx.addIssue({
         code: 'custom',
         path: ['busArn'],
-        message: `busArn is in region ${busRegion ?? '?'} but region is ${d.region}`,
+        message: `busArn is in region ${busRegion} but region is ${d.region}`,
       });
     }
   });

@@ -1,12 +1,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { s3ClientOptions } from '../../adapters/aws-clients.js';
-import type { ConsumerOptions } from '../../adapters/customer-clients.js';
-import { CONSUMER_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import type { DeliveryOptions } from '../../adapters/customer-clients.js';
+import { DELIVERY_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
 import { getRecords } from '../../adapters/event-store.js';
 import { lazyHandler } from '../../adapters/lazy-handler.js';
 import { SealStore } from '../../adapters/seal-store.js';
-import { CONSUMER_ENV } from '../../core/function-env.js';
+import { DELIVERY_ENV } from '../../core/function-env.js';
 import { jsonOf, readEnv } from '../../core/read-env.js';
 import { deliverParts } from './deliver-parts.js';
 import { bucketOwnerAccount, S3DestinationSchema } from './schema.js';
@@ -17,18 +17,18 @@ import { bucketOwnerAccount, S3DestinationSchema } from './schema.js';
  */
 export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
-  options: ConsumerOptions = {},
+  options: DeliveryOptions = {},
 ): SqsHandler {
   const env = readEnv(
     {
-      ...CONSUMER_QUEUE_ENV,
-      [CONSUMER_ENV.destination]: jsonOf(S3DestinationSchema),
-      [CONSUMER_ENV.eventsTable]: z.string().min(1),
-      [CONSUMER_ENV.sealsTable]: z.string().min(1),
+      ...DELIVERY_QUEUE_ENV,
+      [DELIVERY_ENV.destination]: jsonOf(S3DestinationSchema),
+      [DELIVERY_ENV.eventsTable]: z.string().min(1),
+      [DELIVERY_ENV.sealsTable]: z.string().min(1),
     },
     source,
   );
-  const destination = env[CONSUMER_ENV.destination];
+  const destination = env[DELIVERY_ENV.destination];
   const runtime = new DeliveryRuntime(
     destination,
     'pushrail-s3-batcher',
@@ -39,7 +39,7 @@ export function createDeliveryHandler(
   const { dynamodb, attempts, logger } = runtime;
   const seals = new SealStore(
     dynamodb,
-    env[CONSUMER_ENV.sealsTable],
+    env[DELIVERY_ENV.sealsTable],
     destination.id,
     () => Math.floor(Date.now() / 1000) + runtime.retentionSeconds,
   );
@@ -51,7 +51,7 @@ export function createDeliveryHandler(
       expectedBucketOwner,
       seals,
       s3,
-      readRecords: (ids) => getRecords(dynamodb, env[CONSUMER_ENV.eventsTable], ids),
+      readRecords: (ids) => getRecords(dynamodb, env[DELIVERY_ENV.eventsTable], ids),
       attempts,
       credentialsMode: destination.auth.mode,
       logger,

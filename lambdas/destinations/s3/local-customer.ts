@@ -1,5 +1,5 @@
 import { CreateBucketCommand, type CreateBucketCommandInput, S3Client } from '@aws-sdk/client-s3';
-import { awsErrorName, type EmulatorTarget, s3ClientConfig } from '../../../local/aws-clients.js';
+import { type EmulatorTarget, s3ClientConfig } from '../../../local/aws-clients.js';
 import type { CustomerAccess } from '../../../local/customer-credentials.js';
 import type { CustomerSideContext } from '../../../local/customer-side.js';
 import type { S3DestinationConfig } from './schema.js';
@@ -36,7 +36,7 @@ export async function ensureBucket(
   try {
     await s3.send(new CreateBucketCommand(input));
   } catch (error) {
-    if (awsErrorName(error) !== 'BucketAlreadyOwnedByYou') {
+    if (!(error instanceof Error && error.name === 'BucketAlreadyOwnedByYou')) {
       throw new Error(
         `destination ${destination.id}: cannot create bucket ${destination.bucket} in account ${customer.accountId}: ${(error as Error).message}`,
         { cause: error },

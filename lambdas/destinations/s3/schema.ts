@@ -1,3 +1,4 @@
+import { parse as parseArn } from '@aws-sdk/util-arn-parser';
 import { z } from 'zod';
 import {
   ACCOUNT,
@@ -5,7 +6,6 @@ import {
   COMMON_DESTINATION_FIELDS,
   intBetween,
   patterned,
-  ROLE_ARN,
 } from '../../core/config-fields.js';
 
 export const STORAGE_CLASSES = [
@@ -76,10 +76,7 @@ export type S3DestinationConfig = z.output<typeof S3DestinationSchema>;
 /** The account that owns a destination's bucket: configured, or the account of the role Pushrail assumes. */
 export function bucketOwnerAccount(destination: S3DestinationConfig): string {
   if (destination.bucketOwnerAccountId) return destination.bucketOwnerAccountId;
-  if (destination.auth.mode === 'ASSUME_ROLE') {
-    const account = ROLE_ARN.exec(destination.auth.roleArn)?.[1];
-    if (account) return account;
-  }
-  // The schema requires bucketOwnerAccountId with ACCESS_KEY, and a role ARN always names an account.
+  if (destination.auth.mode === 'ASSUME_ROLE') return parseArn(destination.auth.roleArn).accountId;
+  // The schema requires bucketOwnerAccountId with ACCESS_KEY.
   throw new Error(`destination ${destination.id}: no bucket owner account`);
 }
