@@ -40,6 +40,29 @@ export const TABLES = {
     ttlAttribute: 'expiresAt',
     envVar: 'ATTEMPTS_TABLE',
   },
+  /**
+   * The destinations at runtime (DESIGN.md "Management API"): `dest#<id>` → one DestinationRecord
+   * (core/destination-record.ts), and `catalog` → the version every change bumps, so a cache of the
+   * destinations refreshes with one small read when nothing changed. Never expires.
+   */
+  destinations: {
+    role: 'destinations',
+    partitionKey: 'pk',
+    ttlAttribute: 'expiresAt',
+    envVar: 'DESTINATIONS_TABLE',
+  },
+  /**
+   * The audit trail of changes (DESIGN.md "Trace, health, audit"): one item per change to a
+   * destination or replay run, key `pk` = `audit` + `sk` = `<ISO time>#<id>`, so entries read back in
+   * time order with a range on `sk`. Changes are rare, so one partition holds them.
+   */
+  audit: {
+    role: 'audit',
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    ttlAttribute: 'expiresAt',
+    envVar: 'AUDIT_TABLE',
+  },
 } as const satisfies Record<string, TableDescription>;
 
 export const TABLE_LIST: readonly TableDescription[] = Object.values(TABLES);
