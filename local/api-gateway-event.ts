@@ -28,14 +28,32 @@ export interface IncomingRequest {
   readonly httpVersion: string;
 }
 
-export interface Caller {
-  /** The API key the request carried; API Gateway passes it on in `identity.apiKey`. */
-  readonly apiKey: string;
-  readonly apiKeyId: string;
-  readonly accountId: string;
+/** A producer with an API key (`POST /v1/events`), or an IAM caller (the management routes). */
+export type Caller =
+  | {
+      /** The API key the request carried; API Gateway passes it on in `identity.apiKey`. */
+      readonly apiKey: string;
+      readonly apiKeyId: string;
+      readonly accountId: string;
+    }
+  | {
+      /** The access key id of the SigV4 signature; the local stand-in's `who` (DESIGN.md). */
+      readonly accessKey: string;
+      readonly accountId: string;
+    };
+
+/** The API Gateway resource a request matched, with its path parameters. */
+export interface MatchedRoute {
+  readonly resource: string;
+  readonly pathParameters: Readonly<Record<string, string>> | null;
 }
 
-export function proxyEvent(request: IncomingRequest, caller: Caller, now = new Date()): APIGatewayProxyEvent {
+export function proxyEvent(
+  request: IncomingRequest,
+  caller: Caller,
+  now = new Date(),
+  route: MatchedRoute = { resource: EVENTS_RESOURCE, pathParameters: null },
+): APIGatewayProxyEvent {
   const url = new URL(request.url, 'http://local');
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
@@ -55,14 +73,14 @@ export function proxyEvent(request: IncomingRequest, caller: Caller, now = new D
   const userAgent = findHeader(headers, 'user-agent');
   const host = findHeader(headers, 'host');
   return {
-    resource: EVENTS_RESOURCE,
+    resource: route.resource,
     path: url.pathname,
     httpMethod: request.method,
     headers,
     multiValueHeaders,
     queryStringParameters: hasQuery ? query : null,
     multiValueQueryStringParameters: hasQuery ? multiValueQuery : null,
-    pathParameters: null,
+    pathParameters: route.pathParameters ? { ...route.pathParameters } : null,
     stageVariables: null,
     body: request.body.length > 0 ? request.body : null,
     isBase64Encoded: request.isBase64Encoded ?? false,
@@ -80,13 +98,13 @@ export function proxyEvent(request: IncomingRequest, caller: Caller, now = new D
       requestTime: requestTime(now),
       requestTimeEpoch: now.getTime(),
       resourceId: 'local',
-      resourcePath: EVENTS_RESOURCE,
+      resourcePath: route.resource,
       stage: LOCAL_STAGE,
       identity: {
-        accessKey: null,
+        accessKey: 'accessKey' in caller ? caller.accessKey : null,
         accountId: null,
-        apiKey: caller.apiKey,
-        apiKeyId: caller.apiKeyId,
+        apiKey: 'apiKey' in caller ? caller.apiKey : null,
+        apiKeyId: 'apiKey' in caller ? caller.apiKeyId : null,
         caller: null,
         clientCert: null,
         cognitoAuthenticationProvider: null,

@@ -16,6 +16,7 @@ import {
   type FunctionIdentity,
   INTEGRATION_TIMEOUT_MS,
   lambdaContext,
+  type MatchedRoute,
   proxyEvent,
 } from './api-gateway-event.js';
 
@@ -34,6 +35,11 @@ export type InvokeHandler = (payload: unknown, context: Context) => Promise<unkn
 
 export interface ApiServerOptions {
   readonly handler: ProxyHandler;
+  /**
+   * The management API's handler (lambdas/control/handler.ts), for the IAM-authorized routes of
+   * MANAGEMENT_ROUTES. Absent: those routes are 404, as on an API without them.
+   */
+  readonly managementHandler?: ProxyHandler;
   /**
    * Functions reachable through Lambda's Invoke API on this server
    * (`POST /2015-03-31/functions/<name>/invocations`), so `aws lambda invoke --endpoint-url <apiUrl>`
@@ -108,6 +114,8 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
       headerValue(req, 'x-amz-invocation-type'),
       options,
     );
+  const management = matchManagementRoute(req.method ?? 'GET', path);
+  if (management && options.managementHandler) return handleManagement(req, body, management, options);
   if (req.method !== 'POST' || path !== EVENTS_RESOURCE) {
     return gatewayError(
       404,
@@ -154,6 +162,101 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const context = lambdaContext(options.function, Date.now() + timeoutMs);
   return invoke(options.handler, event, context, timeoutMs);
+}
+
+/**
+ * The management API's resources and methods, as the REST API defines them (IAM authorization).
+ * `{name}` segments are path parameters.
+ */
+export const MANAGEMENT_ROUTES: readonly { readonly method: string; readonly resource: string }[] = [
+  { method: 'GET', resource: '/v1/destinations' },
+  { method: 'POST', resource: '/v1/destinations' },
+  { method: 'GET', resource: '/v1/destinations/{id}' },
+  { method: 'PUT', resource: '/v1/destinations/{id}' },
+  { method: 'DELETE', resource: '/v1/destinations/{id}' },
+  { method: 'POST', resource: '/v1/destinations/{id}/pause' },
+  { method: 'POST', resource: '/v1/destinations/{id}/resume' },
+  { method: 'POST', resource: '/v1/destinations/{id}/test' },
+  { method: 'POST', resource: '/v1/destinations/{id}/rotate-secret' },
+  { method: 'GET', resource: '/v1/audit' },
+];
+
+/** The management route a request is for, with its path parameters; undefined for any other. */
+export function matchManagementRoute(method: string, path: string): MatchedRoute | undefined {
+  const segments = path.split('/');
+  for (const route of MANAGEMENT_ROUTES) {
+    if (route.method !== method) continue;
+    const pattern = route.resource.split('/');
+    if (pattern.length !== segments.length) continue;
+    const parameters: Record<string, string> = {};
+    const matches = pattern.every((part, i) => {
+      const segment = segments[i] as string;
+      const name = /^\{(\w+)\}$/.exec(part)?.[1];
+      if (name === undefined) return part === segment;
+      if (segment === '') return false;
+      parameters[name] = decodeURIComponent(segment);
+      return true;
+    });
+    if (matches)
+      return {
+        resource: route.resource,
+        pathParameters: Object.keys(parameters).length > 0 ? parameters : null,
+      };
+  }
+  return undefined;
+}
+
+/**
+ * The access key id of a SigV4 `Authorization` header (`AWS4-HMAC-SHA256 Credential=<id>/<date>/…`).
+ * The local stand-in checks that a request is signed, not the signature: any credentials will do,
+ * and the key id is the caller (DESIGN.md "Management API").
+ */
+export function sigV4AccessKey(authorization: string | undefined): string | undefined {
+  return /^AWS4-HMAC-SHA256\s+Credential=([A-Za-z0-9]+)\//.exec(authorization ?? '')?.[1];
+}
+
+/** An IAM-authorized management request: signed or refused, as API Gateway's IAM authorization does. */
+async function handleManagement(
+  req: IncomingMessage,
+  body: Buffer | undefined,
+  route: MatchedRoute,
+  options: ApiServerOptions,
+): Promise<APIGatewayProxyResult> {
+  const accessKey = sigV4AccessKey(headerValue(req, 'authorization'));
+  if (accessKey === undefined) {
+    return gatewayError(
+      403,
+      'MISSING_AUTHENTICATION_TOKEN',
+      'the management API needs a request signed with SigV4 (IAM credentials, service execute-api); producer API keys do not open it',
+    );
+  }
+  if (body === undefined) {
+    return errorResult(
+      new PayloadTooLargeError(
+        `the request body is over API Gateway's ${GATEWAY_MAX_BODY_BYTES} byte limit`,
+        [{ field: 'body', message: `must be at most ${GATEWAY_MAX_BODY_BYTES} bytes` }],
+      ),
+    );
+  }
+  const event = proxyEvent(
+    {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      body: body.toString('utf8'),
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      httpVersion: req.httpVersion,
+    },
+    { accessKey, accountId: options.function.accountId },
+    new Date(),
+    route,
+  );
+  const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
+  const context = lambdaContext(
+    { ...options.function, functionName: `${options.function.functionName}-management` },
+    Date.now() + timeoutMs,
+  );
+  return invoke(options.managementHandler as ProxyHandler, event, context, timeoutMs);
 }
 
 /**
