@@ -94,7 +94,7 @@ describe('README', () => {
     expect(prose(section('### `POST /v1/events`'))).toContain(
       `One event is at most ${MAX_EVENT_BYTES.toLocaleString('en-US')} bytes (${MAX_EVENT_BYTES / KiB} KiB) ` +
         `as canonical JSON; a request body at most ${MAX_REQUEST_BYTES.toLocaleString('en-US')} bytes ` +
-        `(${MAX_REQUEST_BYTES / MiB} MiB).`,
+        `(${MAX_REQUEST_BYTES / MiB} MiB), both as sent and once decompressed.`,
     );
     expect(prose(section('### `POST /v1/events`'))).toContain(
       `The body is one event, or \`{"events": [ ... ]}\` with 1 to ${MAX_EVENTS_PER_REQUEST} events.`,
