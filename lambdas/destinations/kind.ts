@@ -12,6 +12,8 @@ export interface DestinationKind<
   S extends z.ZodObject = z.ZodObject,
   F extends readonly string[] = readonly string[],
 > {
+  /** What people call the kind ("S3", "EventBridge"): its row in the README's classification table. */
+  readonly title: string;
   /** The kind's part of the config schema (`type` literal, fields, ranges and cross-field rules). */
   readonly schema: S;
   /** Which errors dead-letter at once and which retry (DESIGN.md invariant 7). */

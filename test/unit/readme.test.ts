@@ -12,7 +12,7 @@ import {
   MiB,
   REQUEST_CONTENT_CODINGS,
 } from '../../lambdas/core/limits.js';
-import { DESTINATION_TYPES, type DestinationType, failureTable } from '../../lambdas/destinations/index.js';
+import { DESTINATION_TYPES, failureTable, KINDS } from '../../lambdas/destinations/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -63,14 +63,13 @@ function classificationRows(): Map<string, { permanent: string[]; transient: str
 
 /** The table rows that hold a destination type's codes besides its own row. */
 const COMMON_ROWS = ['credentials (both types)', 'shared'];
-const ROW_OF: Record<DestinationType, string> = { S3: 'S3', EVENTBRIDGE: 'EventBridge' };
 
 describe('README', () => {
   it.each(DESTINATION_TYPES.map((type) => [type, failureTable(type)] as const))(
     'lists every %s failure code in the right column of the classification table, and no other',
     (type, table) => {
       const rows = classificationRows();
-      const own = [ROW_OF[type], ...COMMON_ROWS].map((name) => {
+      const own = [KINDS[type].title, ...COMMON_ROWS].map((name) => {
         const row = rows.get(name);
         if (!row) throw new Error(`the classification table has no row "${name}"`);
         return row;
@@ -94,7 +93,7 @@ describe('README', () => {
     expect(prose(section('### `POST /v1/events`'))).toContain(
       `One event is at most ${MAX_EVENT_BYTES.toLocaleString('en-US')} bytes (${MAX_EVENT_BYTES / KiB} KiB) ` +
         `as canonical JSON; a request body at most ${MAX_REQUEST_BYTES.toLocaleString('en-US')} bytes ` +
-        `(${MAX_REQUEST_BYTES / MiB} MiB).`,
+        `(${MAX_REQUEST_BYTES / MiB} MiB), both as sent and once decompressed.`,
     );
     expect(prose(section('### `POST /v1/events`'))).toContain(
       `The body is one event, or \`{"events": [ ... ]}\` with 1 to ${MAX_EVENTS_PER_REQUEST} events.`,

@@ -12,6 +12,7 @@ import { EventBridgeDestinationSchema } from './schema.js';
 export const EVENTBRIDGE_BATCHING = { batchSize: 100, windowSeconds: 1 } as const;
 
 export const eventBridgeKind = defineKind({
+  title: 'EventBridge',
   schema: EventBridgeDestinationSchema,
   classification: EVENTBRIDGE_FAILURES,
   delivery: {

@@ -9,6 +9,7 @@ import { S3DestinationSchema } from './schema.js';
  * the seals table (invariant 5).
  */
 export const s3Kind = defineKind({
+  title: 'S3',
   schema: S3DestinationSchema,
   classification: S3_FAILURES,
   delivery: {
