@@ -292,8 +292,17 @@ function ifMatch(event: APIGatewayProxyEvent): number | undefined {
   return Number(match[1]);
 }
 
+/** The ids the schema allows (config-fields.ts `id`); any other cannot exist, and must not reach a key. */
+const DESTINATION_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
 function idOf(params: Record<string, string>): string {
-  return params.id as string;
+  const id = params.id as string;
+  if (!DESTINATION_ID.test(id)) {
+    throw new NotFoundError('no such destination: ids are 1-40 lowercase letters, digits and "-"', [
+      { field: 'id', message: 'not found' },
+    ]);
+  }
+  return id;
 }
 
 function query<const K extends string>(
@@ -335,6 +344,14 @@ function auditQueryOf(q: Partial<Record<keyof AuditQuery, string>>): AuditQuery 
   };
   const from = instant('from');
   const to = instant('to');
+  // Filters go into a DynamoDB expression: an oversized one would be the table's 400, answered as a 503.
+  for (const [field, max] of [
+    ['destinationId', 40],
+    ['customerExternalId', 256],
+    ['cursor', 1024],
+  ] as const) {
+    if ((q[field]?.length ?? 0) > max) issues.push({ field, message: `must be at most ${max} characters` });
+  }
   if (q.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(q.action)) {
     issues.push({ field: 'action', message: `must be one of ${AUDIT_ACTIONS.join(', ')}` });
   }

@@ -509,6 +509,18 @@ describe('errors', () => {
     expectError(await call(handler, 'GET', '/v1/nothing'), 404, 'NOT_FOUND');
   });
 
+  it('404 for an id no destination can have, before any table read', async () => {
+    const read = vi.spyOn(store, 'get');
+    expectError(await call(handler, 'GET', `/v1/destinations/${'a'.repeat(5000)}`), 404, 'NOT_FOUND');
+    expectError(await call(handler, 'PUT', '/v1/destinations/Upper%20Case', { body: {} }), 404, 'NOT_FOUND');
+    expect(read).not.toHaveBeenCalled();
+    const filter = await call(handler, 'GET', `/v1/audit?customerExternalId=${'x'.repeat(300)}`);
+    expectError(filter, 400, 'VALIDATION_FAILED');
+    expect(filter.body.error.details).toEqual([
+      { field: 'customerExternalId', message: 'must be at most 256 characters' },
+    ]);
+  });
+
   it('415 for a body not declared JSON, 400 for one that is not JSON', async () => {
     const text = await create(JSON.stringify(s3Body()), { headers: { 'Content-Type': 'text/plain' } });
     expectError(text, 415, 'UNSUPPORTED_MEDIA_TYPE');
