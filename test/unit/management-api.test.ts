@@ -203,6 +203,18 @@ describe('POST /v1/destinations', () => {
     expect(entry?.changes).toContainEqual({ field: 'auth.externalId', from: null, to: '(changed)' });
   });
 
+  it('still answers 201 when the provisioner cannot be told: the change is stored, the reconcile finds it', async () => {
+    const failing = createManagementHandler(ENV, {
+      notify: () => Promise.reject(new Error('provisioner down')),
+      logger: new Logger({ serviceName: 'test' }),
+      adapters: { store, audit, secrets },
+    });
+    const created = await call(failing, 'POST', '/v1/destinations', { body: s3Body() });
+    expect(created.statusCode, created.raw).toBe(201);
+    expect(store.records.has('acme-s3-archive')).toBe(true);
+    expect(logged.join('')).toContain('provisioner notification failed');
+  });
+
   it('records the IAM principal ARN as who on AWS', async () => {
     const userArn = 'arn:aws:sts::111122223333:assumed-role/VendorBackend/session';
     const created = await create(s3Body(), { as: { userArn } });
