@@ -4,6 +4,7 @@ import {
   GetItemCommand,
   ScanCommand,
   TransactionCanceledException,
+  type TransactWriteItem,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -94,20 +95,30 @@ export class DestinationStore {
     return Item ? Number(unmarshall(Item).version ?? 0) : 0;
   }
 
-  /** Stores a new destination (version 1); DestinationExistsError if the id is taken. */
-  public async create(record: DestinationRecord): Promise<void> {
+  /**
+   * Stores a new destination (version 1); DestinationExistsError if the id is taken. `also` are written
+   * in the same transaction (the audit entry of the change), so a change is never without its entry.
+   */
+  public async create(record: DestinationRecord, also: readonly TransactWriteItem[] = []): Promise<void> {
     try {
-      await this.write(record, 'attribute_not_exists(pk)', {});
+      await this.write(record, 'attribute_not_exists(pk)', {}, also);
     } catch (error) {
       if (conditionFailed(error)) throw new DestinationExistsError(record.destination.id, { cause: error });
       throw error;
     }
   }
 
-  /** Replaces a destination that is still at `expectedVersion`; VersionConflictError otherwise. */
-  public async replace(record: DestinationRecord, expectedVersion: number): Promise<void> {
+  /**
+   * Replaces a destination that is still at `expectedVersion`; VersionConflictError otherwise. `also`
+   * as for `create`.
+   */
+  public async replace(
+    record: DestinationRecord,
+    expectedVersion: number,
+    also: readonly TransactWriteItem[] = [],
+  ): Promise<void> {
     try {
-      await this.write(record, 'version = :expected', { ':expected': expectedVersion });
+      await this.write(record, 'version = :expected', { ':expected': expectedVersion }, also);
     } catch (error) {
       if (conditionFailed(error))
         throw new VersionConflictError(record.destination.id, expectedVersion, { cause: error });
@@ -179,6 +190,7 @@ export class DestinationStore {
     record: DestinationRecord,
     condition: string,
     values: Record<string, unknown>,
+    also: readonly TransactWriteItem[],
   ): Promise<void> {
     await this.client.send(
       new TransactWriteItemsCommand({
@@ -195,6 +207,7 @@ export class DestinationStore {
             },
           },
           this.bumpCatalog(),
+          ...also,
         ],
       }),
     );

@@ -39,6 +39,11 @@ export interface DestinationRecord {
    * Pushrail owns it and deletes it with the destination. A secretArn the caller gave is not ours.
    */
   readonly ownedSecretArn?: string;
+  /**
+   * The access key id of the keys in `ownedSecretArn`, masked (`AKIA…WXYZ`), so answers can show which
+   * key is in use without reading the secret. Never the whole id.
+   */
+  readonly maskedAccessKeyId?: string;
 }
 
 /** Parses a stored item; a record that no longer parses is a bug or a manual edit, never user input. */
@@ -55,6 +60,7 @@ export const DestinationRecordSchema = z.object({
   queueUrl: z.string().optional(),
   dlqUrl: z.string().optional(),
   ownedSecretArn: z.string().optional(),
+  maskedAccessKeyId: z.string().optional(),
 });
 
 /** Whether ingest routes new events to the destination: every state but a requested delete. */

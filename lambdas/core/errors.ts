@@ -254,3 +254,75 @@ export class EnqueueError extends Error {
     this.code = code;
   }
 }
+
+/** 401: a management call without an IAM (SigV4) identity, such as a producer's API key alone. */
+export class UnauthenticatedError extends HttpError {
+  public constructor(options?: ErrorOptions) {
+    super(
+      401,
+      'UNAUTHENTICATED',
+      'the management API requires a request signed with AWS SigV4 (service execute-api)',
+      [{ field: 'authorization', message: 'missing SigV4 signature' }],
+      options,
+    );
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** 404: no destination with this id (or no such route). */
+export class NotFoundError extends HttpError {
+  public constructor(message: string, details: readonly FieldIssue[] = [], options?: ErrorOptions) {
+    super(404, 'NOT_FOUND', message, details, options);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** 409: a create found the destination id taken. */
+export class DestinationConflictError extends HttpError {
+  public constructor(destinationId: string, options?: ErrorOptions) {
+    super(
+      409,
+      'CONFLICT',
+      `destination "${destinationId}" already exists; change it with PUT /v1/destinations/${destinationId}`,
+      [{ field: 'id', message: 'already exists' }],
+      options,
+    );
+    this.name = 'DestinationConflictError';
+  }
+}
+
+/** 412: `If-Match` named a version the destination is no longer at. */
+export class PreconditionFailedError extends HttpError {
+  public readonly currentVersion: number;
+
+  public constructor(destinationId: string, expected: number, current: number, options?: ErrorOptions) {
+    super(
+      412,
+      'PRECONDITION_FAILED',
+      `destination "${destinationId}" is at version ${current}, not ${expected}: read it again and retry`,
+      [{ field: 'if-match', message: `stale version ${expected} (current ${current})` }],
+      options,
+    );
+    this.name = 'PreconditionFailedError';
+    this.currentVersion = current;
+  }
+}
+
+/** 501: a route of the contract that this version does not serve yet. */
+export class NotImplementedError extends HttpError {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(501, 'NOT_IMPLEMENTED', message, [], options);
+    this.name = 'NotImplementedError';
+  }
+}
+
+/**
+ * 503: a dependency (DynamoDB, Secrets Manager) failed after the SDK's retries. The only 5xx the
+ * management API answers; the message never carries the dependency's error text (it could name a secret).
+ */
+export class DependencyUnavailableError extends HttpError {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(503, 'SERVICE_UNAVAILABLE', message, [], options);
+    this.name = 'DependencyUnavailableError';
+  }
+}

@@ -74,3 +74,13 @@ export function encodeDestinationList(
 ): string {
   return destinations.map((d) => `${d.id}:${d.type}`).join(',');
 }
+
+/** Environment of the management API function (lambdas/control/handler.ts). */
+export const MANAGEMENT_ENV = {
+  destinationsTable: 'DESTINATIONS_TABLE',
+  auditTable: 'AUDIT_TABLE',
+  /** The stack's name prefix: owned secrets are named `pushrail/<namePrefix>/<destinationId>`. */
+  namePrefix: 'NAME_PREFIX',
+  /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */
+  vendorAccountId: 'VENDOR_ACCOUNT_ID',
+} as const;

@@ -1,0 +1,69 @@
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  RestoreSecretCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+
+/** Raw access keys posted to the management API (never logged: keep them out of error messages too). */
+export interface AccessKeyPair {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/**
+ * The secrets Pushrail creates for access keys posted to the management API, one per destination
+ * under `pushrail/<namePrefix>/<destinationId>` (the prefix the consumers' IAM is scoped to). The value
+ * is the JSON the consumers read (adapters/credentials.ts): accessKeyId, secretAccessKey, sessionToken?.
+ */
+export class OwnedSecrets {
+  public constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly namePrefix: string,
+  ) {}
+
+  public nameOf(destinationId: string): string {
+    return `pushrail/${this.namePrefix}/${destinationId}`;
+  }
+
+  /**
+   * Stores the keys of a destination and answers the secret's ARN: a new secret, or a new version of
+   * the existing one (a rotation: consumers re-read it for their next batch, and a batch in flight
+   * keeps the keys it read). A secret left by an earlier destination of the same id, even one
+   * scheduled for deletion, is taken over rather than failing the create.
+   */
+  public async store(destinationId: string, keys: AccessKeyPair, existingArn?: string): Promise<string> {
+    const value = JSON.stringify({
+      accessKeyId: keys.accessKeyId,
+      secretAccessKey: keys.secretAccessKey,
+      ...(keys.sessionToken ? { sessionToken: keys.sessionToken } : {}),
+    });
+    if (existingArn) return this.putValue(existingArn, value);
+    const name = this.nameOf(destinationId);
+    try {
+      const created = await this.client.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: value,
+          Description: `Access keys of Pushrail destination ${destinationId} (posted to the management API)`,
+        }),
+      );
+      return created.ARN as string;
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw error;
+    }
+    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
+    return this.putValue(existing.ARN as string, value);
+  }
+
+  private async putValue(secretArn: string, value: string): Promise<string> {
+    const put = await this.client.send(
+      new PutSecretValueCommand({ SecretId: secretArn, SecretString: value }),
+    );
+    return put.ARN ?? secretArn;
+  }
+}
