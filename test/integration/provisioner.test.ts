@@ -382,6 +382,40 @@ describe('the provisioner with the local mappings', () => {
   });
 });
 
+describe('reconcileAll', () => {
+  it('converges every destination of the table, at most N at once, and removes mappings of ids no longer in it', async () => {
+    const ids = ['rc-a', 'rc-b', 'rc-c', 'rc-d', 'rc-e'];
+    for (const id of ids)
+      await store.create(recordOf(s3Destination(id), { desired: id === 'rc-e' ? 'PAUSED' : 'ACTIVE' }));
+    const fake = fakeMappings();
+    await fake.port.ensure(
+      s3Destination('ghost'),
+      { queueUrl: 'https://q/ghost', queueArn: 'arn:ghost' },
+      true,
+    );
+    let inFlight = 0;
+    let most = 0;
+    const counting: MappingPort = {
+      ...fake.port,
+      async ensure(d, q, enabled) {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 50));
+        await fake.port.ensure(d, q, enabled);
+        inFlight -= 1;
+      },
+    };
+    // The other tests' records are in the table too: converge them with the fake as well.
+    await provisionerWith({ mappings: counting, concurrency: 2 }).reconcileAll();
+    for (const id of ids) {
+      expect(await store.get(id)).toMatchObject({ status: id === 'rc-e' ? 'PAUSED' : 'ACTIVE' });
+      expect(fake.state.get(id)?.enabled).toBe(id !== 'rc-e');
+    }
+    expect(fake.state.has('ghost')).toBe(false);
+    expect(most).toBeLessThanOrEqual(2);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------
 
 /** A MappingPort in memory: the crash test is about the provisioner's steps, not the pollers. */
