@@ -1,5 +1,6 @@
 import type { DeliveryOptions } from '../lambdas/adapters/customer-clients.js';
 import type { SqsHandler } from '../lambdas/adapters/delivery-runtime.js';
+import type { SourceOptions } from '../lambdas/adapters/destination-source.js';
 import { type Destination, kindOf } from '../lambdas/destinations/index.js';
 import type { CustomerSideModule } from './customer-side.js';
 
@@ -14,7 +15,7 @@ const REPOSITORY_ROOT = new URL('..', import.meta.url);
 /** What a kind's handler module exports besides the Lambda entry point. */
 export interface DeliveryModule {
   /** Builds the delivery handler from an environment, as Lambda does at its first invocation. */
-  createDeliveryHandler(env: NodeJS.ProcessEnv, options?: DeliveryOptions): SqsHandler;
+  createDeliveryHandler(env: NodeJS.ProcessEnv, options?: DeliveryOptions & SourceOptions): SqsHandler;
 }
 
 export function loadDeliveryModule(destination: Destination): Promise<DeliveryModule> {

@@ -9,15 +9,9 @@ import {
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { PushrailConfig } from '../lambdas/core/config.js';
-import {
-  localTableName,
-  QUEUE_SETTINGS,
-  queueNames,
-  TABLE_LIST,
-  type TableDescription,
-} from '../lambdas/core/resources.js';
-import type { Destination } from '../lambdas/destinations/index.js';
-import { deliverySettings, type ProvisionedDestination } from '../lambdas/destinations/index.js';
+import { deadLetterQueueAttributes, destinationQueueAttributes } from '../lambdas/core/destination-queues.js';
+import { localTableName, queueNames, TABLE_LIST, type TableDescription } from '../lambdas/core/resources.js';
+import type { Destination, ProvisionedDestination } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
@@ -142,18 +136,6 @@ async function ensureTable(
   return TableName;
 }
 
-/** A destination queue's attributes, as the stack's DestinationQueue sets them. */
-export function destinationQueueAttributes(destination: Destination, dlqArn: string): Record<string, string> {
-  return {
-    MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionSeconds),
-    VisibilityTimeout: String(deliverySettings(destination).visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: dlqArn,
-      maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
-    }),
-  };
-}
-
 async function provisionDestination(
   destination: Destination,
   namePrefix: string,
@@ -162,9 +144,7 @@ async function provisionDestination(
   warnings: string[],
 ): Promise<ProvisionedDestination> {
   const names = queueNames(namePrefix, destination.id);
-  const dlqUrl = await ensureQueue(sqs, names.dlq, {
-    MessageRetentionPeriod: String(QUEUE_SETTINGS.dlqRetentionSeconds),
-  });
+  const dlqUrl = await ensureQueue(sqs, names.dlq, deadLetterQueueAttributes());
   const queueUrl = await ensureQueue(
     sqs,
     names.queue,

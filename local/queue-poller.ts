@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
+  type ReceiveMessageCommandOutput,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
@@ -22,6 +24,8 @@ export interface PollerOptions {
   readonly windowSeconds: number;
   readonly handler: SqsHandler;
   readonly functionName: string;
+  /** Longest long poll of one ReceiveMessage (0-20). @default 20 */
+  readonly waitSeconds?: number;
   /** Lambda timeout, for the context's getRemainingTimeInMillis. */
   readonly timeoutSeconds?: number;
   readonly onError?: (error: unknown) => void;
@@ -45,6 +49,8 @@ const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
  */
 export class QueuePoller {
   private running = false;
+  /** Set by stop() until the next start(): a gather under way hands its messages back. */
+  private stopping = false;
   private loop: Promise<void> | undefined;
   private abort = new AbortController();
 
@@ -53,6 +59,7 @@ export class QueuePoller {
   public start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
     this.abort = new AbortController();
     this.loop = (async () => {
       while (this.running) {
@@ -67,10 +74,17 @@ export class QueuePoller {
     })();
   }
 
-  /** Stops polling and waits for the batch in hand to finish. */
-  public async stop(): Promise<void> {
+  /**
+   * Stops polling and waits for the batch in hand to finish. By default a receive under way is
+   * aborted (shutdown: fast, and what it was about to get comes back after the visibility timeout).
+   * `graceful` lets it return instead and hands back what it got at once: a pause or a delete must
+   * not leave messages hidden, and an aborted long poll can still take messages off the queue (the
+   * server does not know the client went away).
+   */
+  public async stop(options: { readonly graceful?: boolean } = {}): Promise<void> {
     this.running = false;
-    this.abort.abort();
+    this.stopping = true;
+    if (!options.graceful) this.abort.abort();
     await this.loop;
   }
 
@@ -111,21 +125,34 @@ export class QueuePoller {
       const now = Date.now();
       const until = batch.length === 0 ? giveUpAt : deadline;
       if (now >= until) break;
-      const wait = Math.min(20, Math.max(0, Math.floor((until - now) / 1000)));
-      const out = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: Math.min(10, batchSize - batch.length),
-          WaitTimeSeconds: wait,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }),
-        { abortSignal: this.abort.signal },
-      );
+      const wait = Math.min(this.options.waitSeconds ?? 20, Math.max(0, Math.floor((until - now) / 1000)));
+      let out: ReceiveMessageCommandOutput;
+      try {
+        out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: Math.min(10, batchSize - batch.length),
+            WaitTimeSeconds: wait,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: this.abort.signal },
+        );
+      } catch (error) {
+        // Stopped while gathering (a pause): hand back what was gathered now rather than after the
+        // queue's visibility timeout (minutes), so a resume or a forced delete finds it at once.
+        if (this.abort.signal.aborted && batch.length > 0) await this.release(batch).catch(() => undefined);
+        throw error;
+      }
       for (const m of out.Messages ?? []) {
         if (batch.length === 0) deadline = Date.now() + windowSeconds * 1000;
         batch.push(m);
         bytes += Buffer.byteLength(m.Body ?? '');
+      }
+      if (this.stopping) {
+        // Stopped (gracefully) while gathering: the batch is not run; its messages go back now.
+        if (batch.length > 0) await this.release(batch);
+        return [];
       }
       if ((out.Messages ?? []).length === 0 && batch.length > 0 && wait === 0) break;
     }
@@ -169,6 +196,19 @@ export class QueuePoller {
       fail: () => undefined,
       succeed: () => undefined,
     };
+  }
+
+  private async release(messages: readonly Message[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      await this.options.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.options.queueUrl,
+          Entries: messages
+            .slice(i, i + 10)
+            .map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle ?? '', VisibilityTimeout: 0 })),
+        }),
+      );
+    }
   }
 
   private async delete(messages: readonly Message[]): Promise<void> {

@@ -1,9 +1,16 @@
 import {
   type BatchResultErrorEntry,
   ChangeMessageVisibilityBatchCommand,
+  CreateQueueCommand,
   DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  type Message,
   type MessageAttributeValue,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { chunkBy } from '../core/chunks.js';
@@ -15,7 +22,9 @@ import { type DeadLetterReason, deadLetterAttributes } from '../core/queue-messa
  * DLQ) goes through here, so they share one sizing rule and one retry policy.
  *
  * Nothing here throws for SQS's sake: a failed entry or call is reported per item, and the caller
- * decides (answer 5xx, keep the message in batchItemFailures, count it, log it).
+ * decides (answer 5xx, keep the message in batchItemFailures, count it, log it). The queue lifecycle
+ * calls at the end (create, depth, receive, delete a queue) are the exception: they are the
+ * provisioner's steps, which throw so that the step is retried and its error reported.
  */
 
 export interface OutgoingMessage<K> {
@@ -254,6 +263,119 @@ async function inBatches<T>(
     }
   }
   return { done, failed };
+}
+
+// --- Queue lifecycle (the provisioner and the local runtime) -----------------------------------------
+
+/** SQS's names for a queue that does not exist (the SDK's and the older query protocol's). */
+const QUEUE_MISSING = ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue'];
+
+function queueMissing(error: unknown): boolean {
+  return error instanceof Error && QUEUE_MISSING.includes(error.name);
+}
+
+/**
+ * Creates a queue, or brings an existing one to the given attributes. CreateQueue alone is idempotent
+ * only while the attributes are unchanged; an older run (or a consumer that tuned the visibility
+ * timeout) must not make the next one fail.
+ */
+export async function ensureQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<string> {
+  try {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    if (!QueueUrl) throw new Error(`CreateQueue ${name} returned no QueueUrl`);
+    return QueueUrl;
+  } catch (error) {
+    const exists = error instanceof Error && ['QueueNameExists', 'QueueAlreadyExists'].includes(error.name);
+    if (!exists) throw error;
+  }
+  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+  if (!QueueUrl) throw new Error(`GetQueueUrl ${name} returned no QueueUrl`);
+  if (Object.keys(attributes).length > 0) {
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+  }
+  return QueueUrl;
+}
+
+/** The URL of a queue by name, or undefined when there is no such queue (any more). */
+export async function findQueueUrl(sqs: SQSClient, name: string): Promise<string | undefined> {
+  try {
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    return QueueUrl;
+  } catch (error) {
+    if (queueMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+export async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const arn = Attributes?.QueueArn;
+  if (!arn) throw new Error(`no QueueArn for ${queueUrl}`);
+  return arn;
+}
+
+/** What a queue holds, by SQS's approximate counts; undefined when the queue is gone. */
+export interface QueueDepth {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+}
+
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<QueueDepth | undefined> {
+  try {
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return {
+      visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+    };
+  } catch (error) {
+    if (queueMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Up to 10 visible messages with their attributes, hidden for `visibilityTimeout` seconds; no long poll. */
+export async function receiveMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  visibilityTimeout: number,
+): Promise<Message[]> {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      VisibilityTimeout: visibilityTimeout,
+      WaitTimeSeconds: 0,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  return Messages;
+}
+
+/** Deletes a queue; a queue already gone is done. */
+export async function deleteQueue(sqs: SQSClient, queueUrl: string): Promise<void> {
+  try {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+  } catch (error) {
+    if (!queueMissing(error)) throw error;
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

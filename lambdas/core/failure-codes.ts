@@ -57,3 +57,9 @@ export const ALWAYS_TRANSIENT = [
 
 /** Our own code for a queue message whose body is not a Pushrail event record: never deliverable. */
 export const MALFORMED_MESSAGE = 'MalformedMessage';
+
+/**
+ * Our own code for a message a forced delete moved to the DLQ: its destination is gone, so it was
+ * never delivered; replay it to another destination or not at all.
+ */
+export const DESTINATION_DELETED = 'DestinationDeleted';

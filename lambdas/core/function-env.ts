@@ -17,10 +17,20 @@ export const INGEST_ENV = {
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
-/** Environment of a delivery function (lambdas/destinations/<kind>/handler.ts): one per destination. */
+/**
+ * Environment of a delivery function (lambdas/destinations/<kind>/handler.ts). Its destinations come
+ * from one of two places: the destinations table (`DESTINATIONS_TABLE` and `NAME_PREFIX` set: one
+ * function per kind serves every destination of that kind, each batch finding its own by the queue it
+ * came from), or one fixed destination (`DESTINATION`, `SOURCE_QUEUE_URL`, `DLQ_URL`: the CDK stack's
+ * function per destination).
+ */
 export const DELIVERY_ENV = {
-  /** The destination's validated config entry, as JSON. */
+  /** The destination's validated config entry, as JSON (fixed destination). */
   destination: 'DESTINATION',
+  /** The destinations table (table-backed destinations). */
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** The prefix of the queue names (core/resources.ts queueNames), to tell a queue's destination. */
+  namePrefix: 'NAME_PREFIX',
   vendor: 'VENDOR',
   eventsTable: 'EVENTS_TABLE',
   sealsTable: 'SEALS_TABLE',
@@ -53,6 +63,30 @@ export function deliveryEnvironment(values: DeliveryEnvValues): Record<string, s
     [DELIVERY_ENV.attemptsTable]: values.attemptsTable,
     [DELIVERY_ENV.sourceQueueUrl]: values.sourceQueueUrl,
     [DELIVERY_ENV.dlqUrl]: values.dlqUrl,
+    [DELIVERY_ENV.retentionDays]: String(values.retentionDays),
+  };
+}
+
+/** The values of a delivery function that reads its destinations from the destinations table. */
+export interface TableDeliveryEnvValues {
+  readonly destinationsTable: string;
+  readonly namePrefix: string;
+  readonly vendor: string;
+  readonly eventsTable: string;
+  readonly sealsTable: string;
+  readonly attemptsTable: string;
+  readonly retentionDays: number;
+}
+
+/** The environment of a delivery function serving every destination of its kind from the table. */
+export function tableDeliveryEnvironment(values: TableDeliveryEnvValues): Record<string, string> {
+  return {
+    [DELIVERY_ENV.destinationsTable]: values.destinationsTable,
+    [DELIVERY_ENV.namePrefix]: values.namePrefix,
+    [DELIVERY_ENV.vendor]: values.vendor,
+    [DELIVERY_ENV.eventsTable]: values.eventsTable,
+    [DELIVERY_ENV.sealsTable]: values.sealsTable,
+    [DELIVERY_ENV.attemptsTable]: values.attemptsTable,
     [DELIVERY_ENV.retentionDays]: String(values.retentionDays),
   };
 }

@@ -110,3 +110,16 @@ export function queueNames(namePrefix: string, destinationId: string): { queue: 
 export function localTableName(namePrefix: string, table: TableDescription): string {
   return `${namePrefix}-${table.role}`;
 }
+
+/**
+ * The destination a queue belongs to, from its ARN (an SQS record's `eventSourceARN`) or its name:
+ * the inverse of `queueNames`. Undefined for a queue outside this prefix (another stack's). A DLQ's
+ * name is not told apart: ids may end in `-dlq`, and only destination queues trigger a consumer.
+ */
+export function destinationIdOfQueue(namePrefix: string, queueArnOrName: string): string | undefined {
+  const name = queueArnOrName.slice(queueArnOrName.lastIndexOf(':') + 1);
+  const head = `${namePrefix}-`;
+  if (!name.startsWith(head)) return undefined;
+  const id = name.slice(head.length);
+  return id.length > 0 ? id : undefined;
+}

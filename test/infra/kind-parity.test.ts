@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { destinationQueueAttributes } from '../../lambdas/core/destination-queues.js';
 import { DELIVERY_ENV } from '../../lambdas/core/function-env.js';
 import { queueNames } from '../../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type Destination } from '../../lambdas/destinations/index.js';
 import { pollerBatching } from '../../local/delivery-pollers.js';
-import { destinationQueueAttributes } from '../../local/provision.js';
 import { EXTENDED_CONFIG, synthStack } from './fixtures.js';
 import { type Resource, TemplateQueries } from './template-queries.js';
 

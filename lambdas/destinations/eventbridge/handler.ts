@@ -2,44 +2,46 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import type { DeliveryOptions } from '../../adapters/customer-clients.js';
 import { DELIVERY_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import { destinationSourceFromEnv, type SourceOptions } from '../../adapters/destination-source.js';
 import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
 import { lazyHandler } from '../../adapters/lazy-handler.js';
 import { DELIVERY_ENV } from '../../core/function-env.js';
-import { jsonOf, readEnv } from '../../core/read-env.js';
+import { readEnv } from '../../core/read-env.js';
+import type { Destination } from '../index.js';
 import { deliverEntries } from './deliver-entries.js';
-import { EventBridgeDestinationSchema, sourceNamespace } from './schema.js';
+import {
+  type EventBridgeDestinationConfig,
+  EventBridgeDestinationSchema,
+  sourceNamespace,
+} from './schema.js';
+
+const isEventBridge = (destination: Destination): destination is EventBridgeDestinationConfig =>
+  destination.type === 'EVENTBRIDGE';
 
 /**
- * Builds the EventBridge sender for one destination from an environment. Lambda builds it once per
- * container (first invocation); the local runtime builds one per EventBridge destination.
+ * Builds the EventBridge sender from an environment: for the one destination it names, or for every
+ * EventBridge destination of the destinations table (adapters/destination-source.ts). Lambda builds
+ * it once per container (first invocation); the local runtime builds one per destination's poller.
  */
 export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
-  options: DeliveryOptions = {},
+  options: DeliveryOptions & SourceOptions = {},
 ): SqsHandler {
-  const env = readEnv(
-    {
-      ...DELIVERY_QUEUE_ENV,
-      [DELIVERY_ENV.destination]: jsonOf(EventBridgeDestinationSchema),
-      [DELIVERY_ENV.vendor]: z.string().min(1),
-    },
-    source,
-  );
-  const destination = env[DELIVERY_ENV.destination];
-  const entrySource = sourceNamespace({ vendor: env[DELIVERY_ENV.vendor] }, destination);
+  const env = readEnv({ ...DELIVERY_QUEUE_ENV, [DELIVERY_ENV.vendor]: z.string().min(1) }, source);
   const runtime = new DeliveryRuntime(
-    destination,
+    destinationSourceFromEnv(EventBridgeDestinationSchema, isEventBridge, source, options),
     'pushrail-eventbridge-sender',
     env,
-    (credentials) => new EventBridgeClient({ region: destination.region, credentials }),
+    (destination, credentials) => new EventBridgeClient({ region: destination.region, credentials }),
     options,
   );
+  // Keyed by destination, bus and credentials: a changed bus or key is checked again.
   const buses = new EventBusVerifier();
 
-  return runtime.handler((events, { client: eventBridge, credentials }) =>
+  return runtime.handler((events, { destination, client: eventBridge, credentials, logger }) =>
     deliverEntries(events, {
       destination,
-      source: entrySource,
+      source: sourceNamespace({ vendor: env[DELIVERY_ENV.vendor] }, destination),
       client: eventBridge,
       verifyBus: () =>
         buses.verify(eventBridge, {
@@ -49,7 +51,7 @@ export function createDeliveryHandler(
         }),
       attempts: runtime.attempts,
       credentialsMode: destination.auth.mode,
-      logger: runtime.logger,
+      logger,
     }),
   );
 }

@@ -1,0 +1,314 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import pMap from 'p-map';
+import type { DestinationStore, ProvisioningState } from '../adapters/destination-store.js';
+import {
+  deleteBatch,
+  deleteQueue,
+  ensureQueue,
+  findQueueUrl,
+  moveToDlq,
+  queueArn,
+  queueDepth,
+  receiveMessages,
+} from '../adapters/sqs-queue.js';
+import { deadLetterQueueAttributes, destinationQueueAttributes } from '../core/destination-queues.js';
+import type { DestinationRecord, DestinationStatus } from '../core/destination-record.js';
+import { sanitizeReason } from '../core/failure-classification.js';
+import { DESTINATION_DELETED } from '../core/failure-codes.js';
+import { fromMessage } from '../core/queue-message.js';
+import { queueNames } from '../core/resources.js';
+import { createTokenBucket, type TokenBucket } from '../core/token-bucket.js';
+import type { Destination } from '../destinations/index.js';
+
+/**
+ * The provisioner: converges each destination's real resources to its record in the destinations
+ * table (DESIGN.md "Management API"), one destination at a time or all of them (the periodic
+ * reconcile that repairs drift).
+ *
+ * For `desired` ACTIVE or PAUSED: the DLQ and the queue with the stack's attributes, their URLs on the
+ * record, the mapping onto the kind's consumer (enabled only for ACTIVE), then the status. For
+ * DELETED: status DELETING; with force, what is left in the queue moves to the DLQ; once the queue is
+ * empty, the mapping, the queue and the secret Pushrail owns go, then the record. The DLQ stays for its
+ * retention.
+ *
+ * Every step is idempotent ("already exists" and "already gone" are success) and reads the world
+ * rather than remembering it, so a crash between any two steps converges on the next run. A step that
+ * throws leaves the status FAILED with the (sanitized) AWS error; the next successful run clears it.
+ */
+
+/** The queue a mapping reads from. */
+export interface MappingQueue {
+  readonly queueUrl: string;
+  readonly queueArn: string;
+}
+
+/**
+ * The event source mappings of the destinations' queues onto their kinds' consumers: on AWS, Lambda
+ * event source mappings; on the local runtime, queue pollers (local/local-mappings.ts). Every call
+ * is idempotent.
+ */
+export interface MappingPort {
+  /**
+   * Brings the destination's mapping to this queue, its kind's batching, and enabled or disabled
+   * (a paused destination's events wait in its queue). Disabling waits for the batch in hand.
+   */
+  ensure(destination: Destination, queue: MappingQueue, enabled: boolean): Promise<void>;
+  /** Removes the destination's mapping; one already gone is done. */
+  remove(destinationId: string): Promise<void>;
+  /** The destinations that have a mapping, so a reconcile can remove those no longer in the table. */
+  list(): Promise<readonly string[]>;
+}
+
+export interface ProvisionerLogger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface ProvisionerDeps {
+  readonly store: Pick<DestinationStore, 'get' | 'list' | 'setProvisioning' | 'remove'>;
+  readonly sqs: SQSClient;
+  readonly mappings: MappingPort;
+  /** Deletes a secret Pushrail owns (adapters/secret-deleter.ts); idempotent. */
+  readonly deleteSecret: (secretArn: string) => Promise<void>;
+  /** The prefix of the queue names (core/resources.ts queueNames). */
+  readonly namePrefix: string;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /**
+   * Mapping calls per second, at most, for this provisioner. Lambda allows about 15
+   * Create/UpdateEventSourceMapping requests per second per account and Region, deploys included.
+   * @default 10
+   */
+  readonly mappingCallsPerSecond?: number;
+  /** Destinations converged at once by reconcileAll. @default 4 */
+  readonly concurrency?: number;
+  /** @default a Powertools logger, service pushrail-provisioner */
+  readonly logger?: ProvisionerLogger;
+}
+
+export interface Provisioner {
+  /** Converges one destination; throws the error of a failing step after recording it as FAILED. */
+  converge(destinationId: string): Promise<void>;
+  /**
+   * Converges every destination of the table and removes the mappings of ids no longer in it. A
+   * destination that fails is recorded (FAILED) and logged, and the others go on; it throws only
+   * when the table or the mappings cannot be listed.
+   */
+  reconcileAll(): Promise<void>;
+  /** Starts converging a destination now, without waiting (the management API calls it after a change). */
+  notify(destinationId: string): void;
+}
+
+/** How long a forced delete hides the messages it is moving: time to copy them before they reappear. */
+const MOVE_VISIBILITY_SECONDS = 60;
+
+export function createProvisioner(deps: ProvisionerDeps): Provisioner {
+  const now = deps.now ?? (() => new Date());
+  const logger = deps.logger ?? new Logger({ serviceName: 'pushrail-provisioner' });
+  const pace: TokenBucket = createTokenBucket({ ratePerSecond: deps.mappingCallsPerSecond ?? 10 });
+  const mappings: MappingPort = {
+    ensure: async (destination, queue, enabled) => {
+      await pace.take();
+      await deps.mappings.ensure(destination, queue, enabled);
+    },
+    remove: async (id) => {
+      await pace.take();
+      await deps.mappings.remove(id);
+    },
+    list: () => deps.mappings.list(),
+  };
+  // One run per destination at a time in this process: a notify during a reconcile waits its turn.
+  const running = new Map<string, Promise<void>>();
+
+  function converge(destinationId: string): Promise<void> {
+    const previous = running.get(destinationId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => convergeOnce(destinationId));
+    running.set(destinationId, run);
+    void run
+      .finally(() => {
+        if (running.get(destinationId) === run) running.delete(destinationId);
+      })
+      .catch(() => undefined);
+    return run;
+  }
+
+  async function convergeOnce(destinationId: string): Promise<void> {
+    const record = await deps.store.get(destinationId);
+    if (!record) {
+      // Removed (by us, or by hand): nothing may keep consuming its queue.
+      await mappings.remove(destinationId);
+      return;
+    }
+    try {
+      if (record.desired === 'DELETED') await deleteDestination(record);
+      else await provide(record);
+    } catch (error) {
+      const reason = sanitizeReason(`${(error as Error).name ?? 'Error'}: ${(error as Error).message}`);
+      logger.error('provisioning step failed', { destinationId, reason });
+      await deps.store
+        .setProvisioning(destinationId, record.version, { status: 'FAILED', statusReason: reason })
+        .catch((writeError: unknown) =>
+          logger.error('could not record the failure', { destinationId, error: writeError }),
+        );
+      throw error;
+    }
+  }
+
+  /** ACTIVE or PAUSED: queues, URLs on the record, mapping, status. */
+  async function provide(record: DestinationRecord): Promise<void> {
+    const { destination, version } = record;
+    const names = queueNames(deps.namePrefix, destination.id);
+    const dlqUrl = await ensureQueue(deps.sqs, names.dlq, deadLetterQueueAttributes());
+    const queueUrl = await ensureQueue(
+      deps.sqs,
+      names.queue,
+      destinationQueueAttributes(destination, await queueArn(deps.sqs, dlqUrl)),
+    );
+    let current: ProvisioningState = record;
+    const write = async (state: ProvisioningState): Promise<boolean> => {
+      if (sameState(current, state)) return true;
+      // False: an operator changed the record meanwhile; the run their change triggers converges it.
+      if (!(await deps.store.setProvisioning(destination.id, version, state))) return false;
+      current = state;
+      return true;
+    };
+    // The URLs go on the record before the mapping exists: the consumer finds its queues there.
+    if (current.queueUrl !== queueUrl || current.dlqUrl !== dlqUrl) {
+      if (!(await write({ status: 'PROVISIONING', queueUrl, dlqUrl }))) return;
+    }
+    const enabled = record.desired === 'ACTIVE';
+    await mappings.ensure(destination, { queueUrl, queueArn: await queueArn(deps.sqs, queueUrl) }, enabled);
+    const status: DestinationStatus = enabled ? 'ACTIVE' : 'PAUSED';
+    await write({ status, queueUrl, dlqUrl });
+  }
+
+  /** DELETED: DELETING, (force: leftovers to the DLQ), wait for empty, then mapping, queue, secret, record. */
+  async function deleteDestination(record: DestinationRecord): Promise<void> {
+    const { destination, version } = record;
+    const id = destination.id;
+    if (record.status !== 'DELETING' || record.statusReason !== undefined) {
+      const state: ProvisioningState = {
+        status: 'DELETING',
+        ...(record.queueUrl ? { queueUrl: record.queueUrl } : {}),
+        ...(record.dlqUrl ? { dlqUrl: record.dlqUrl } : {}),
+      };
+      if (!(await deps.store.setProvisioning(id, version, state))) return;
+    }
+    const names = queueNames(deps.namePrefix, id);
+    const queueUrl = await findQueueUrl(deps.sqs, names.queue);
+    if (queueUrl) {
+      const queue = { queueUrl, queueArn: await queueArn(deps.sqs, queueUrl) };
+      if (record.forceDelete) {
+        // Stop consuming first, so nothing is delivered while the rest moves to the DLQ.
+        await mappings.ensure(destination, queue, false);
+        await moveLeftovers(id, queueUrl, names.dlq);
+      } else {
+        // Drain: a destination paused before its delete must deliver what waits for it.
+        await mappings.ensure(destination, queue, true);
+      }
+      const depth = await queueDepth(deps.sqs, queueUrl);
+      const left = depth ? depth.visible + depth.inFlight + depth.delayed : 0;
+      if (left > 0) {
+        logger.info('destination still draining', { destinationId: id, left });
+        return;
+      }
+    }
+    await mappings.remove(id);
+    if (queueUrl) await deleteQueue(deps.sqs, queueUrl);
+    if (record.ownedSecretArn) await deps.deleteSecret(record.ownedSecretArn);
+    await deps.store.remove(id, version);
+    logger.info('destination removed', { destinationId: id });
+  }
+
+  /**
+   * Moves every visible message of the queue to the DLQ with reason DestinationDeleted, then deletes
+   * it from the queue. A crash between the two leaves a copy in both; the next run moves it again (one
+   * more DLQ copy: at least once, never none). Messages in flight come back and move on a later run.
+   */
+  async function moveLeftovers(destinationId: string, queueUrl: string, dlqName: string): Promise<void> {
+    const dlqUrl = await ensureQueue(deps.sqs, dlqName, deadLetterQueueAttributes());
+    for (;;) {
+      const messages = await receiveMessages(deps.sqs, queueUrl, MOVE_VISIBILITY_SECONDS);
+      if (messages.length === 0) return;
+      const at = now();
+      const { moved, failed } = await moveToDlq(
+        deps.sqs,
+        dlqUrl,
+        messages.map((m) => ({ key: m, body: m.Body ?? '', reason: leftoverReason(destinationId, m, at) })),
+      );
+      if (failed.length > 0) {
+        const error = new Error(
+          `could not move ${failed.length} message(s) to the DLQ (${failed[0]?.reason})`,
+        );
+        error.name = 'DlqMoveFailed';
+        throw error;
+      }
+      const notDeleted = await deleteBatch(
+        deps.sqs,
+        queueUrl,
+        moved.map((m) => m.ReceiptHandle ?? ''),
+      );
+      if (notDeleted.length > 0) {
+        const error = new Error(`could not delete ${notDeleted.length} moved message(s) from the queue`);
+        error.name = 'DeleteMovedFailed';
+        throw error;
+      }
+    }
+  }
+
+  async function reconcileAll(): Promise<void> {
+    const records = await deps.store.list();
+    const ids = new Set(records.map((r) => r.destination.id));
+    const orphans = (await deps.mappings.list()).filter((id) => !ids.has(id));
+    await pMap(
+      [...ids, ...orphans],
+      async (id) => {
+        try {
+          await converge(id);
+        } catch {
+          // Recorded as FAILED and logged by converge; the next reconcile tries again.
+        }
+      },
+      { concurrency: deps.concurrency ?? 4 },
+    );
+  }
+
+  return {
+    converge,
+    reconcileAll,
+    notify(destinationId) {
+      converge(destinationId).catch(() => {
+        // Recorded and logged by converge; the periodic reconcile retries.
+      });
+    },
+  };
+}
+
+function sameState(a: ProvisioningState, b: ProvisioningState): boolean {
+  return (
+    a.status === b.status &&
+    a.statusReason === b.statusReason &&
+    a.queueUrl === b.queueUrl &&
+    a.dlqUrl === b.dlqUrl
+  );
+}
+
+function leftoverReason(destinationId: string, message: Message, at: Date) {
+  const attributes = message.Attributes ?? {};
+  return {
+    failure: {
+      failureClass: 'permanent' as const,
+      code: DESTINATION_DELETED,
+      message: 'the destination was deleted with force=true before this event was delivered',
+    },
+    destinationId,
+    failedAt: at,
+    firstAttemptAt: new Date(
+      Number(attributes.ApproximateFirstReceiveTimestamp ?? attributes.SentTimestamp) || at.getTime(),
+    ),
+    attempts: Number(attributes.ApproximateReceiveCount) || 1,
+    eventId: fromMessage(message).eventId,
+  };
+}
