@@ -1,5 +1,5 @@
 import { canonicalJson } from '../../lambdas/core/canonical.js';
-import { type Destination, KINDS } from '../../lambdas/destinations/index.js';
+import { type Destination, DestinationSchema, KINDS } from '../../lambdas/destinations/index.js';
 
 /**
  * The diff `destinations apply` makes between a config file and the destinations the API lists: pure,
@@ -44,9 +44,13 @@ export function configFieldsOf(listed: ListedDestination): Record<string, unknow
       ? (inner as Record<string, unknown>)
       : listed;
   const fields = schemaKeys(source.type);
-  return Object.fromEntries(
+  const picked = Object.fromEntries(
     Object.entries(source).filter(([k, v]) => v !== undefined && (fields ? fields.has(k) : !METADATA.has(k))),
   );
+  // With the schema's defaults, as the file's side has them: an answer that leaves a default out is
+  // not a change. One that does not parse (a masked key id instead of a secretArn) compares as it is.
+  const parsed = DestinationSchema.safeParse(picked);
+  return parsed.success ? (parsed.data as Record<string, unknown>) : picked;
 }
 
 /** Fields the API adds to a destination; used only for a type this CLI does not know. */
