@@ -5,6 +5,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
+import { runDestinations } from './destinations/index.js';
 import {
   addResults,
   formatCounts,
@@ -19,7 +20,9 @@ import {
 const USAGE = `Usage: npx pushrail <command> [options]
 
 Commands:
-  replay    re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)`;
+  destinations  list, get, create, update, pause, resume, test, delete and apply destinations at
+                runtime through the management API (npx pushrail destinations --help)
+  replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)`;
 
 /** A run re-invokes the function while it reports `complete: false`, up to this many times. */
 const MAX_INVOCATIONS = 1000;
@@ -29,6 +32,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!command || command === '--help' || command === '-h') {
     console.log(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === 'destinations') {
+    return runDestinations(rest, {
+      io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    });
   }
   if (command !== 'replay') {
     console.error(`unknown command "${command}"\n\n${USAGE}`);

@@ -15,6 +15,15 @@ export const INGEST_ENV = {
    */
   routes: 'PUSHRAIL_ROUTES',
   retentionDays: 'RETENTION_DAYS',
+  /**
+   * With NAME_PREFIX, routes come from this table (destinations at runtime) instead of PUSHRAIL_ROUTES.
+   * Both are needed because the local runtime gives every function every table's variable.
+   */
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** Prefixes the queue names of the destinations in the table (core/resources.ts queueNames). */
+  namePrefix: 'NAME_PREFIX',
+  /** How often a container checks the destinations table for changes, in seconds (0-30, default 5). */
+  routesRefreshSeconds: 'ROUTES_REFRESH_SECONDS',
 } as const;
 
 /**

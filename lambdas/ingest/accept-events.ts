@@ -9,6 +9,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { EventStore, StoredEvent } from '../adapters/event-store.js';
 import { QueueFanout } from '../adapters/queue-fanout.js';
+import type { RouteSource } from '../adapters/route-cache.js';
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
 import { HttpError, IdempotencyConflictError, IngestUnavailableError } from '../core/errors.js';
 import type { EventRecord } from '../core/event.js';
@@ -16,7 +17,7 @@ import { deriveEventId } from '../core/event-id.js';
 import type { ValidEvent } from '../core/ingest-request.js';
 import { toMessage } from '../core/queue-message.js';
 import { DAY_SECONDS } from '../core/resources.js';
-import { type Route, route } from '../core/routing.js';
+import { type RouteIndex, route } from '../core/routing.js';
 
 /** What the producer gets back for one accepted event. */
 export interface AcceptedEvent {
@@ -35,7 +36,11 @@ export interface AcceptEventsDeps {
   readonly store: EventStore;
   readonly sqs: SQSClient;
   readonly queueUrlBase: string;
-  readonly routes: readonly Route[];
+  /**
+   * The routing table, asked once per request (so every event of a request sees the same table):
+   * fixed on the stack today, cached from the destinations table on the local runtime.
+   */
+  readonly routes: RouteSource;
   readonly retentionDays: number;
   readonly persistenceStore: BasePersistenceLayer;
   readonly logger: Logger;
@@ -60,6 +65,7 @@ interface IdempotencyInput {
 interface PerEvent {
   readonly valid: ValidEvent;
   readonly fanout: ReturnType<QueueFanout['participant']>;
+  readonly routes: RouteIndex;
 }
 
 /** Kept independent of the function's name, so renaming or redeploying never forgets accepted keys. */
@@ -87,7 +93,7 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
   async function acceptOne(input: IdempotencyInput, perEvent: PerEvent): Promise<IdempotentResult> {
     const { event } = perEvent.valid;
     const eventId = deriveEventId(input.customerExternalId, input.idempotencyKey);
-    const routed = route(deps.routes, event);
+    const routed = route(perEvent.routes, event);
     const receivedAt = now().toISOString();
     const record: EventRecord = { ...event, eventId, receivedAt };
     const candidate: StoredEvent = {
@@ -118,9 +124,12 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
       alreadyEnqueued = new Set(put.existing.enqueued ?? []);
     }
 
-    const targets = deps.routes
-      .filter((r) => stored.destinations.includes(r.destinationId) && !alreadyEnqueued.has(r.destinationId))
-      .map((r) => ({ destinationId: r.destinationId, queueName: r.queueName }));
+    // A retry enqueues to the destinations the stored event was routed to, less those already reached
+    // and those no longer routed (deleted since: their queue may be draining or gone).
+    const targets = stored.destinations.flatMap((id) => {
+      const r = alreadyEnqueued.has(id) ? undefined : perEvent.routes.ofDestination(id);
+      return r ? [{ destinationId: r.destinationId, queueName: r.queueName }] : [];
+    });
     const message = toMessage(stored.record, eventId);
     const outcome = await perEvent.fanout.send(message.body, message.attributes, targets);
     if (outcome.failed.length > 0) {
@@ -183,6 +192,17 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
         );
       }
 
+      let routes: RouteIndex;
+      try {
+        routes = await deps.routes();
+      } catch (error) {
+        deps.logger.error('routing table unavailable', { error });
+        throw new IngestUnavailableError(
+          'the routing table could not be read; retry with the same idempotencyKey',
+          { cause: error },
+        );
+      }
+
       const unique = [...firstIndexByKey.values()];
       const fanout = new QueueFanout(deps.sqs, deps.queueUrlBase, unique.length);
       const settled = await Promise.all(
@@ -198,6 +218,7 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
             const result = (await idempotentAccept(input, {
               valid,
               fanout: participant,
+              routes,
             })) as IdempotentResult;
             return {
               ok: true,

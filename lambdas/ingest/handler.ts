@@ -4,12 +4,21 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
+import { DestinationStore } from '../adapters/destination-store.js';
 import { EventStore } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import {
+  DEFAULT_REFRESH_SECONDS,
+  MAX_REFRESH_SECONDS,
+  type RouteSource,
+  staticRoutes,
+  tableRoutes,
+} from '../adapters/route-cache.js';
 import { HttpError, IngestUnavailableError, MissingApiKeyError } from '../core/errors.js';
 import { INGEST_ENV } from '../core/function-env.js';
 import { parseIngestRequest } from '../core/ingest-request.js';
 import { jsonOf, readEnv } from '../core/read-env.js';
+import { queueNames } from '../core/resources.js';
 import { createAcceptEvents } from './accept-events.js';
 import { errorResponse, outcomesResponse } from './responses.js';
 
@@ -30,6 +39,11 @@ export type IngestHandler = (event: APIGatewayProxyEvent, context: Context) => P
  * `AWS_REGION` and `AWS_ENDPOINT_URL` from `source` too, so the local runtime, the tests and the bench
  * point it at an emulator without writing `process.env`; in Lambda `source` is `process.env`, which
  * the SDK would read anyway.
+ *
+ * Routes come from the destinations table, cached (adapters/route-cache.ts), when `DESTINATIONS_TABLE`
+ * and `NAME_PREFIX` are both set; otherwise from the fixed `PUSHRAIL_ROUTES` (what the stack inlines
+ * today). `DESTINATIONS_TABLE` alone does not switch: the local runtime hands every function every
+ * table's variable, and its ingest keeps the config's routes until it also passes `NAME_PREFIX`.
  */
 export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): IngestHandler {
   const env = readEnv(
@@ -37,7 +51,6 @@ export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): In
       [INGEST_ENV.eventsTable]: z.string().min(1),
       [INGEST_ENV.idempotencyTable]: z.string().min(1),
       [INGEST_ENV.queueUrlBase]: z.string().url().endsWith('/'),
-      [INGEST_ENV.routes]: jsonOf(RouteSchema),
       [INGEST_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
     },
     source,
@@ -49,12 +62,13 @@ export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): In
   const logger = new Logger({ serviceName: 'pushrail-ingest' });
   const dynamodb = new DynamoDBClient(clientConfig);
   const sqs = new SQSClient(clientConfig);
+  const routes = routeSource(source, dynamodb, logger);
 
   const ingest = createAcceptEvents({
     store: new EventStore(dynamodb, env[INGEST_ENV.eventsTable]),
     sqs,
     queueUrlBase: env[INGEST_ENV.queueUrlBase],
-    routes: env[INGEST_ENV.routes],
+    routes,
     retentionDays: env[INGEST_ENV.retentionDays],
     persistenceStore: new DynamoDBPersistenceLayer({
       tableName: env[INGEST_ENV.idempotencyTable],
@@ -63,6 +77,56 @@ export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): In
     logger,
   });
   return (event, context) => handle(event, context, { logger, ingest });
+}
+
+const fromTable = (source: NodeJS.ProcessEnv): boolean =>
+  Boolean(source[INGEST_ENV.destinationsTable]) && Boolean(source[INGEST_ENV.namePrefix]);
+
+/** The route source the environment selects (see createIngestHandler), validated at cold start. */
+function routeSource(source: NodeJS.ProcessEnv, dynamodb: DynamoDBClient, logger: Logger): RouteSource {
+  if (!fromTable(source)) {
+    if (source[INGEST_ENV.routes] === undefined) {
+      throw new Error(
+        `invalid function environment:\n  ${INGEST_ENV.routes}: required (received nothing), unless ` +
+          `${INGEST_ENV.destinationsTable} and ${INGEST_ENV.namePrefix} are set to route from the destinations table`,
+      );
+    }
+    return staticRoutes(readEnv({ [INGEST_ENV.routes]: jsonOf(RouteSchema) }, source)[INGEST_ENV.routes]);
+  }
+  const env = readEnv(
+    {
+      [INGEST_ENV.destinationsTable]: z.string().min(1),
+      // Checked by the naming rule itself, so a bad prefix fails here rather than at every refresh.
+      [INGEST_ENV.namePrefix]: z
+        .string()
+        .refine((p) => isQueuePrefix(p), 'must be a valid queue name prefix'),
+      [INGEST_ENV.routesRefreshSeconds]: z.coerce
+        .number()
+        .min(0)
+        .max(MAX_REFRESH_SECONDS)
+        .default(DEFAULT_REFRESH_SECONDS),
+    },
+    source,
+  );
+  logger.info('routing from the destinations table', {
+    table: env[INGEST_ENV.destinationsTable],
+    refreshSeconds: env[INGEST_ENV.routesRefreshSeconds],
+  });
+  return tableRoutes({
+    store: new DestinationStore(dynamodb, env[INGEST_ENV.destinationsTable]),
+    namePrefix: env[INGEST_ENV.namePrefix],
+    refreshSeconds: env[INGEST_ENV.routesRefreshSeconds],
+    logger,
+  });
+}
+
+function isQueuePrefix(prefix: string): boolean {
+  try {
+    queueNames(prefix, 'x');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The Lambda entry point. */

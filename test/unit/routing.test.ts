@@ -3,7 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type PushrailConfig, parseConfig, parseConfigText } from '../../lambdas/core/config.js';
 import { queueNames } from '../../lambdas/core/resources.js';
-import { matchesEventType, route, routingTable } from '../../lambdas/core/routing.js';
+import {
+  indexRoutes,
+  matchesEventType,
+  type Route,
+  route,
+  routingTable,
+} from '../../lambdas/core/routing.js';
 import { seedEvent } from '../support/seed-event.js';
 
 /** Routing: an event goes to the destinations of its customer whose eventTypes allow its type. */
@@ -37,12 +43,13 @@ const config: PushrailConfig = parseConfig({
   ],
 });
 const routes = routingTable(config, PREFIX);
+const index = indexRoutes(routes);
 const routedIds = (customerExternalId: string, eventType: string) =>
-  route(routes, { customerExternalId, eventType }).map((r) => r.destinationId);
+  route(index, { customerExternalId, eventType }).map((r) => r.destinationId);
 
 describe('route', () => {
   it('sends the seed event to every destination of its customer that allows order.completed, in config order', () => {
-    expect(route(routes, seedEvent).map((r) => r.destinationId)).toEqual([
+    expect(route(index, seedEvent).map((r) => r.destinationId)).toEqual([
       'all-a',
       'exact-a',
       'prefix-a',
@@ -80,7 +87,7 @@ describe('route', () => {
         fc.string({ minLength: 1 }).filter((c) => !known.has(c)),
         fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/),
         (customerExternalId, eventType) => {
-          expect(route(routes, { customerExternalId, eventType })).toEqual([]);
+          expect(route(index, { customerExternalId, eventType })).toEqual([]);
         },
       ),
       { numRuns: 200 },
@@ -103,10 +110,48 @@ describe('route', () => {
     const example = parseConfigText(
       readFileSync(new URL('../../pushrail.config.json', import.meta.url), 'utf8'),
     );
-    expect(route(routingTable(example, PREFIX), seedEvent).map((r) => r.destinationId)).toEqual([
+    expect(route(indexRoutes(routingTable(example, PREFIX)), seedEvent).map((r) => r.destinationId)).toEqual([
       'acme-s3-archive',
       'acme-eventbridge',
     ]);
+  });
+});
+
+describe('RouteIndex', () => {
+  it("looks at the event's customer's routes only, however many destinations other customers have", () => {
+    // Each route counts the reads of its customer and filter: routing an event may look at the
+    // routes of its own customer, never at the 10,000 others (a scan would read every one).
+    let reads = 0;
+    const counted = (r: Route): Route => ({
+      destinationId: r.destinationId,
+      queueName: r.queueName,
+      get customerExternalId() {
+        reads += 1;
+        return r.customerExternalId;
+      },
+      get eventTypes() {
+        reads += 1;
+        return r.eventTypes;
+      },
+    });
+    const others = Array.from({ length: 10_000 }, (_, i) => ({
+      destinationId: `other-${i}`,
+      customerExternalId: `acct_${i}`,
+      queueName: `${PREFIX}-other-${i}`,
+    }));
+    const big = indexRoutes([...others, ...routes].map(counted));
+    reads = 0;
+    expect(route(big, seedEvent).map((r) => r.destinationId)).toEqual([
+      'all-a',
+      'exact-a',
+      'prefix-a',
+      'star-a',
+    ]);
+    const ofA = routes.filter((r) => r.customerExternalId === A).length;
+    expect(reads).toBeLessThanOrEqual(2 * ofA);
+    expect(big.size).toBe(10_000 + routes.length);
+    expect(big.ofDestination('other-42')?.customerExternalId).toBe('acct_42');
+    expect(big.ofDestination('nope')).toBeUndefined();
   });
 });
 
