@@ -12,6 +12,12 @@ export interface IngestSettings {
   readonly provisioned: Provisioned;
   readonly region: string;
   readonly endpoint: string;
+  /**
+   * Route from the destinations table (destinations at runtime, as `npm start` does) rather than the
+   * config's inlined routing table (as the deployed stack still does, and the ingest tests).
+   * @default false
+   */
+  readonly routesFromTable?: boolean;
 }
 
 export function ingestFunctionName(namePrefix: string): string {
@@ -35,6 +41,7 @@ export function ingestEnvironment(settings: IngestSettings): Record<string, stri
     AWS_REGION: settings.region,
     AWS_ENDPOINT_URL: settings.endpoint,
     AWS_LAMBDA_FUNCTION_NAME: ingestFunctionName(namePrefix),
+    ...(settings.routesFromTable ? { [INGEST_ENV.namePrefix]: namePrefix } : {}),
   };
 }
 

@@ -6,11 +6,11 @@ import { AuditLog } from '../lambdas/adapters/audit-log.js';
 import { DestinationStore } from '../lambdas/adapters/destination-store.js';
 import { OwnedSecrets } from '../lambdas/adapters/owned-secrets.js';
 import { secretsManagerDeleter } from '../lambdas/adapters/secret-deleter.js';
-import type { PushrailConfig } from '../lambdas/core/config.js';
-import { MANAGEMENT_ENV } from '../lambdas/core/function-env.js';
 import { createDestinationUseCases } from '../lambdas/control/destinations.js';
 import { createManagementHandler } from '../lambdas/control/handler.js';
 import { createProvisioner, type MappingPort, type Provisioner } from '../lambdas/control/provisioner.js';
+import type { PushrailConfig } from '../lambdas/core/config.js';
+import { MANAGEMENT_ENV } from '../lambdas/core/function-env.js';
 import type { Destination, ProvisionedDestination } from '../lambdas/destinations/index.js';
 import type { ProxyHandler } from './api-server.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
@@ -140,8 +140,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   };
 
   return {
-    managementHandler: async (event, context) =>
-      withInboxQueueUrls(await management(event, context), listed),
+    managementHandler: async (event, context) => withInboxQueueUrls(await management(event, context), listed),
     provisioner,
     destinations: () => Object.fromEntries(listed),
     async applyConfig(source) {

@@ -6,13 +6,13 @@ import { queueNames } from '../lambdas/core/resources.js';
 import { type ApiServer, startApiServer } from './api-server.js';
 import type { EmulatorTarget } from './aws-clients.js';
 import { loadConfigFile } from './config-file.js';
-import { type RunningPollers, startDeliveryPollers } from './delivery-pollers.js';
 import { type Emulator, MOTO_MISSING_HELP, motoInstalled, startMoto } from './emulator.js';
 import { ingestFunctionName, localIngestHandler } from './ingest-function.js';
-import { localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
+import { type LocalState, localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
 import { provision } from './provision.js';
 import { readyLine } from './ready-line.js';
 import { replayFunction } from './replay-function.js';
+import { type RuntimeDestinations, startRuntimeDestinations } from './runtime-destinations.js';
 
 /**
  * `npm start`: the whole pipeline on this machine (DESIGN.md "Local runtime").
@@ -30,7 +30,7 @@ const SEED_EVENT_PATH = fileURLToPath(new URL('./seed-event.json', import.meta.u
 
 interface Running {
   emulator?: Emulator;
-  pollers?: RunningPollers;
+  destinations?: RuntimeDestinations;
   server?: ApiServer;
 }
 
@@ -74,14 +74,46 @@ async function main(): Promise<void> {
     `Provisioned ${Object.values(provisioned.tables).join(', ')} and the queues of ${config.destinations.length} destination(s)`,
   );
 
-  running.pollers = await startDeliveryPollers({ config, namePrefix, target, provisioned });
-  console.log(`Started the delivery pollers of ${config.destinations.length} destination(s)`);
-
-  const handler = localIngestHandler({ config, namePrefix, provisioned, region, endpoint });
-  const apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
+  // Destinations are runtime data: the config file is applied to the destinations table, as
+  // `npx pushrail destinations apply` would, and the provisioner starts each one's poller.
+  let apiUrl = '';
+  let apiKey = '';
   const replay = replayFunction({ config, namePrefix, provisioned });
+  const saveState = (destinations: LocalState['destinations']) =>
+    writeLocalState(stateDir, {
+      apiUrl,
+      apiKey,
+      awsEndpoint: endpoint,
+      region,
+      tables: provisioned.tables,
+      destinations,
+      replayFunctionName: replay.name,
+    }).catch((error: unknown) => console.error(`could not write ${statePath(stateDir)}:`, error));
+  running.destinations = startRuntimeDestinations({
+    config,
+    namePrefix,
+    target,
+    tables: provisioned.tables,
+    accountId: provisioned.accountId,
+    onChange: (destinations) => {
+      if (apiUrl) void saveState(destinations);
+    },
+  });
+  await running.destinations.applyConfig(`config:${displayName(configPath)}`);
+  console.log(`Applied ${config.destinations.length} destination(s) from ${displayName(configPath)}`);
+
+  const handler = localIngestHandler({
+    config,
+    namePrefix,
+    provisioned,
+    region,
+    endpoint,
+    routesFromTable: true,
+  });
+  apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
   running.server = await startApiServer({
     handler,
+    managementHandler: running.destinations.managementHandler,
     functions: { [replay.name]: { handler: replay.handler, timeoutMs: replay.timeoutMs } },
     apiKey,
     port,
@@ -90,17 +122,8 @@ async function main(): Promise<void> {
     if (error.code === 'EADDRINUSE') fail(`port ${port} is in use: set PORT to a free port`);
     throw error;
   });
-  const apiUrl = running.server.url;
-
-  await writeLocalState(stateDir, {
-    apiUrl,
-    apiKey,
-    awsEndpoint: endpoint,
-    region,
-    tables: provisioned.tables,
-    destinations: provisioned.destinations,
-    replayFunctionName: replay.name,
-  });
+  apiUrl = running.server.url;
+  await saveState(running.destinations.destinations());
 
   console.log(readyLine({ apiUrl, apiKey, stateFile: statePath(stateDir), seedEventFile: SEED_EVENT_PATH }));
 }
@@ -116,7 +139,7 @@ async function shutdown(code: number): Promise<never> {
     timer.unref();
     try {
       await running.server?.close();
-      await running.pollers?.stop();
+      await running.destinations?.stop();
       await running.emulator?.stop();
     } catch (error) {
       console.error('error while stopping:', error);
@@ -138,6 +161,12 @@ class StartError extends Error {
     super(message);
     this.name = 'StartError';
   }
+}
+
+/** A path as the user would type it from here. */
+function displayName(path: string): string {
+  const relative = path.startsWith(`${process.cwd()}/`) ? path.slice(process.cwd().length + 1) : path;
+  return relative;
 }
 
 function parsePort(value: string | undefined): number {

@@ -104,10 +104,12 @@ export function tableRoutes(options: RouteCacheOptions): RouteSource {
 
 /** The routes of the records ingest routes to (isRouted: paused ones too, a requested delete not). */
 export function buildIndex(records: readonly DestinationRecord[], namePrefix: string): RouteIndex {
+  // The table has no order. Oldest first, then by id, gives every container the same order for the
+  // same table, and keeps the order the destinations were added in (a config file's, at start).
+  const key = (r: DestinationRecord) => `${r.createdAt}\u0000${r.destination.id}`;
   const routed = records
     .filter(isRouted)
-    .map((r) => r.destination)
-    // The table has no order; sorting by id gives every container the same order for the same table.
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+    .map((r) => r.destination);
   return indexRoutes(routesOf(routed, namePrefix));
 }
