@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   DescribeTimeToLiveCommand,
   DynamoDBClient,
@@ -11,7 +12,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { localTableName, QUEUE_SETTINGS, TABLE_LIST } from '../../lambdas/core/resources.js';
@@ -348,5 +349,108 @@ describe('local runtime (npm start)', () => {
     expect(again.status).toBe(202);
     expect(await again.json()).toMatchObject({ eventId, duplicate: true });
     expect(await second.stop()).toBe(0);
+  });
+
+  it('delivers to a destination created with `npx pushrail destinations create -f` within 30 s, with no restart, and keeps the management routes to signed callers', async () => {
+    const dir = await tempDir();
+    const stateDir = join(dir, 'state');
+    const suffix = randomBytes(4).toString('hex');
+    const run = await startLocal({
+      PUSHRAIL_CONFIG: await writeConfig(dir, SEED_CONFIG),
+      PUSHRAIL_STATE_DIR: stateDir,
+    });
+    const { state } = run;
+    const listUrl = `${state.apiUrl}/v1/destinations`;
+
+    // Producers' keys and unsigned calls never open the management API.
+    expect((await fetch(listUrl, { headers: { 'x-api-key': state.apiKey } })).status).toBe(403);
+    expect((await fetch(listUrl)).status).toBe(403);
+
+    const destination = {
+      id: `beta-${suffix}`,
+      type: 'S3',
+      customerExternalId: `acct_beta_${suffix}`,
+      name: 'Beta archive',
+      bucket: `beta-${suffix}`,
+      keyPrefix: 'ev/',
+      region: REGION,
+      auth: {
+        mode: 'ASSUME_ROLE',
+        roleArn: 'arn:aws:iam::123456789012:role/PushrailBetaWriter',
+        externalId: `beta-ext-${suffix}`,
+      },
+      maxEvents: 10,
+      flushIntervalSec: 1,
+    };
+    const file = join(dir, 'beta.json');
+    await writeFile(file, JSON.stringify(destination));
+    const cli = (...args: string[]) =>
+      promisify(execFile)(TSX, ['cli/main.ts', 'destinations', ...args, '--state-dir', stateDir], {
+        cwd: ROOT,
+        env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDBETAOPERATOR', AWS_SECRET_ACCESS_KEY: 'test' },
+      });
+    const created = Date.now();
+    await cli('create', '-f', file);
+
+    // The event is routed once ingest's cache sees the change, and lands in the new bucket.
+    const event = {
+      ...SEED_EVENT,
+      customerExternalId: destination.customerExternalId,
+      idempotencyKey: `beta-${suffix}`,
+    };
+    let routed: string[] = [];
+    while (Date.now() - created < 30_000) {
+      const res = await postEvent(
+        state,
+        { ...event, idempotencyKey: `beta-${suffix}-${Date.now()}` },
+        state.apiKey,
+      );
+      routed = ((await res.json()) as { destinations: string[] }).destinations;
+      if (routed.includes(destination.id)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(routed).toEqual([destination.id]);
+    const s3 = new S3Client({
+      endpoint: state.awsEndpoint,
+      region: REGION,
+      credentials: CREDENTIALS,
+      forcePathStyle: true,
+    });
+    let keys: string[] = [];
+    while (Date.now() - created < 30_000 && keys.length === 0) {
+      await new Promise((r) => setTimeout(r, 500));
+      const listed = await s3
+        .send(new ListObjectsV2Command({ Bucket: destination.bucket }))
+        .catch(() => undefined);
+      keys = (listed?.Contents ?? []).map((o) => o.Key ?? '');
+    }
+    s3.destroy();
+    expect(keys).toEqual([
+      expect.stringMatching(
+        /^ev\/event_type=order\.completed\/dt=2026-05-26\/hour=14\/part-[0-9a-f]{64}\.ndjson$/,
+      ),
+    ]);
+
+    // GET /v1/destinations lists it with the fields of local.json, which lists it too.
+    const { stdout } = await cli('get', destination.id, '--json');
+    expect(JSON.parse(stdout)).toMatchObject({
+      id: destination.id,
+      status: 'ACTIVE',
+      version: 1,
+      updatedBy: 'AKIDBETAOPERATOR',
+      bucket: destination.bucket,
+      keyPrefix: 'ev/',
+      queueUrl: expect.stringMatching(new RegExp(`/pushrail-local-beta-${suffix}$`)),
+      dlqUrl: expect.stringMatching(new RegExp(`/pushrail-local-beta-${suffix}-dlq$`)),
+    });
+    const local = JSON.parse(await readFile(join(stateDir, 'local.json'), 'utf8')) as LocalState;
+    expect(local.destinations[destination.id]).toEqual({
+      type: 'S3',
+      queueUrl: expect.stringMatching(new RegExp(`/pushrail-local-beta-${suffix}$`)),
+      dlqUrl: expect.stringMatching(new RegExp(`/pushrail-local-beta-${suffix}-dlq$`)),
+      bucket: destination.bucket,
+      keyPrefix: 'ev/',
+    });
+    expect(await run.stop()).toBe(0);
   });
 });
