@@ -1,12 +1,13 @@
 import { isUtf8 } from 'node:buffer';
-import {
-  PayloadTooLargeError,
-  UnsupportedContentEncodingError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-} from '../core/errors.js';
+import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { KiB } from '../core/limits.js';
-import { contentCodingOf, decompress, fromBase64, looksCompressed } from '../core/request-body.js';
+import {
+  checkJsonMediaType,
+  contentCodingOf,
+  decompress,
+  fromBase64,
+  looksCompressed,
+} from '../core/request-body.js';
 
 /** A management body is one destination: a few KB. Anything near this is not one. */
 export const MAX_MANAGEMENT_BODY_BYTES = 64 * KiB;
@@ -25,7 +26,7 @@ export interface JsonBodyRequest {
  * MAX_MANAGEMENT_BODY_BYTES, 400 when it is not JSON. Never quotes the body (it may hold raw keys).
  */
 export function readJsonBody(request: JsonBodyRequest): unknown {
-  checkMediaType(request.contentType);
+  checkJsonMediaType(request.contentType);
   const coding = contentCodingOf(request.contentEncoding);
   let bytes: Buffer = request.isBase64Encoded
     ? fromBase64(request.body ?? '')
@@ -63,31 +64,6 @@ function tooLarge(): PayloadTooLargeError {
   return new PayloadTooLargeError(`the body is over ${MAX_MANAGEMENT_BODY_BYTES} bytes`, [
     { field: '(body)', message: `at most ${MAX_MANAGEMENT_BODY_BYTES} bytes` },
   ]);
-}
-
-function checkMediaType(contentType: string | undefined): void {
-  const [type, ...params] = (contentType ?? '').split(';');
-  const mediaType = type?.trim().toLowerCase();
-  if (
-    mediaType !== 'application/json' &&
-    !(mediaType?.startsWith('application/') && mediaType.endsWith('+json'))
-  ) {
-    throw new UnsupportedMediaTypeError(contentType);
-  }
-  for (const param of params) {
-    const [name, value = ''] = param.split('=');
-    if (name?.trim().toLowerCase() !== 'charset') continue;
-    const charset = value
-      .trim()
-      .replace(/^"(.*)"$/, '$1')
-      .toLowerCase();
-    if (charset !== 'utf-8' && charset !== 'utf8') {
-      throw new UnsupportedContentEncodingError(
-        'content-type',
-        `JSON bodies are UTF-8; received charset ${JSON.stringify(charset)}`,
-      );
-    }
-  }
 }
 
 /** Iterative, so the check itself cannot overflow the stack it protects. */

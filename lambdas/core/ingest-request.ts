@@ -1,11 +1,6 @@
 import { canonicalJson } from './canonical.js';
 import type { FieldIssue } from './errors.js';
-import {
-  PayloadTooLargeError,
-  UnsupportedContentEncodingError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-} from './errors.js';
+import { PayloadTooLargeError, ValidationError } from './errors.js';
 import { type CanonicalEvent, EventSchema } from './event.js';
 import { capIssues, formatPath, toFieldIssues } from './issues.js';
 import { type JsonPath, scanJsonText } from './json-scan.js';
@@ -16,7 +11,14 @@ import {
   MAX_EVENTS_PER_REQUEST,
   MAX_REQUEST_BYTES,
 } from './limits.js';
-import { contentCodingOf, decodeUtf8, decompress, fromBase64, looksCompressed } from './request-body.js';
+import {
+  checkJsonMediaType,
+  contentCodingOf,
+  decodeUtf8,
+  decompress,
+  fromBase64,
+  looksCompressed,
+} from './request-body.js';
 
 /** An event that passed validation, with its canonical JSON (what its size is measured on). */
 export interface ValidEvent {
@@ -48,7 +50,7 @@ export interface RawRequest {
  * 4xx), never an unclassified throw that the handler would have to answer 503.
  */
 export function parseIngestRequest(request: RawRequest): ParsedIngestRequest {
-  checkMediaType(request.contentType);
+  checkJsonMediaType(request.contentType);
   const { text, invalidUtf8 } = bodyText(request);
   let raw: unknown;
   try {
@@ -154,32 +156,6 @@ export function parseIngestRequest(request: RawRequest): ParsedIngestRequest {
 
 function omittedNote(omitted: number): string {
   return omitted > 0 ? ` (the first ${MAX_ERROR_DETAILS} problems are listed, ${omitted} more are not)` : '';
-}
-
-/** JSON (`application/json` or `application/*+json`) in UTF-8, the only charset JSON has (RFC 8259). */
-function checkMediaType(contentType: string | undefined): void {
-  const [type, ...params] = (contentType ?? '').split(';');
-  const mediaType = type?.trim().toLowerCase();
-  if (
-    mediaType !== 'application/json' &&
-    !(mediaType?.startsWith('application/') && mediaType.endsWith('+json'))
-  ) {
-    throw new UnsupportedMediaTypeError(contentType);
-  }
-  for (const param of params) {
-    const [name, value = ''] = param.split('=');
-    if (name?.trim().toLowerCase() !== 'charset') continue;
-    const charset = value
-      .trim()
-      .replace(/^"(.*)"$/, '$1')
-      .toLowerCase();
-    if (charset !== 'utf-8' && charset !== 'utf8') {
-      throw new UnsupportedContentEncodingError(
-        'content-type',
-        `JSON bodies are UTF-8; received charset ${JSON.stringify(charset)}`,
-      );
-    }
-  }
 }
 
 function tooLarge(bytes: number, as: string): PayloadTooLargeError {

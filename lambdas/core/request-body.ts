@@ -1,6 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { gunzipSync, inflateSync } from 'node:zlib';
-import { PayloadTooLargeError, UnsupportedContentEncodingError, ValidationError } from './errors.js';
+import {
+  PayloadTooLargeError,
+  UnsupportedContentEncodingError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors.js';
 import { MAX_ERROR_DETAILS } from './limits.js';
 
 /**
@@ -154,4 +159,30 @@ function invalidSequenceAt(bytes: Uint8Array, i: number): number {
     upper = 0xbf;
   }
   return 0;
+}
+
+/** JSON (`application/json` or `application/*+json`) in UTF-8, the only charset JSON has (RFC 8259). */
+export function checkJsonMediaType(contentType: string | undefined): void {
+  const [type, ...params] = (contentType ?? '').split(';');
+  const mediaType = type?.trim().toLowerCase();
+  if (
+    mediaType !== 'application/json' &&
+    !(mediaType?.startsWith('application/') && mediaType.endsWith('+json'))
+  ) {
+    throw new UnsupportedMediaTypeError(contentType);
+  }
+  for (const param of params) {
+    const [name, value = ''] = param.split('=');
+    if (name?.trim().toLowerCase() !== 'charset') continue;
+    const charset = value
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+    if (charset !== 'utf-8' && charset !== 'utf8') {
+      throw new UnsupportedContentEncodingError(
+        'content-type',
+        `JSON bodies are UTF-8; received charset ${JSON.stringify(charset)}`,
+      );
+    }
+  }
 }
