@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { FailureTable } from '../core/failure-codes.js';
+import type { PolicyStatement } from '../core/iam-policy.js';
 
 /**
  * What a destination kind provides (one folder under lambdas/destinations/ each, listed once in
@@ -16,6 +17,11 @@ export interface DestinationKind<
   readonly title: string;
   /** The kind's part of the config schema (`type` literal, fields, ranges and cross-field rules). */
   readonly schema: S;
+  /**
+   * What delivery (and the test send) calls in the customer's account, on exactly the destination's
+   * bucket prefix or bus: the permissions policy of the `customerSetup` the management API answers.
+   */
+  customerPermissions(destination: z.output<S>, partition: string): PolicyStatement[];
   /** Which errors dead-letter at once and which retry (DESIGN.md invariant 7). */
   readonly classification: FailureTable;
   /** The kind's delivery function and its event source mapping. */

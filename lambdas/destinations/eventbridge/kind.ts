@@ -14,6 +14,15 @@ export const EVENTBRIDGE_BATCHING = { batchSize: 100, windowSeconds: 1 } as cons
 export const eventBridgeKind = defineKind({
   title: 'EventBridge',
   schema: EventBridgeDestinationSchema,
+  customerPermissions: (d) => [
+    {
+      Sid: 'PushrailPutEvents',
+      Effect: 'Allow',
+      // DescribeEventBus: EventBridge answers success for a bus that does not exist, so delivery checks it.
+      Action: ['events:PutEvents', 'events:DescribeEventBus'],
+      Resource: d.busArn,
+    },
+  ],
   classification: EVENTBRIDGE_FAILURES,
   delivery: {
     label: 'EventBridge sender',

@@ -11,6 +11,15 @@ import { S3DestinationSchema } from './schema.js';
 export const s3Kind = defineKind({
   title: 'S3',
   schema: S3DestinationSchema,
+  customerPermissions: (d, partition) => [
+    {
+      Sid: 'PushrailWriteObjects',
+      Effect: 'Allow',
+      Action: 's3:PutObject',
+      // keyPrefix is normalized to end in "/" (or be ""), so this covers its folder and nothing beside it.
+      Resource: `arn:${partition}:s3:::${d.bucket}/${d.keyPrefix}*`,
+    },
+  ],
   classification: S3_FAILURES,
   delivery: {
     label: 'S3 batcher',
