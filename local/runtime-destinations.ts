@@ -70,6 +70,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   const secretsManager = new SecretsManagerClient(aws);
   const store = new DestinationStore(dynamodb, table('destinations'));
   const listed = new Map<string, ProvisionedDestination>();
+  const customerSides = new Map<string, Readonly<Record<string, string>>>();
 
   const pollers: LocalMappings = createLocalMappings({
     target,
@@ -87,7 +88,11 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   // or bus to deliver to, exactly as one from the config file does.
   const mappings: MappingPort = {
     async ensure(destination, queue, enabled) {
-      const fields = await provisionCustomerSide(destination, target, warn);
+      // Once per destination and process: the provisioner ensures every few seconds, and a bucket the
+      // customer deleted must stay deleted (deliveries then fail, and dead-letter, as they would in AWS).
+      const fields =
+        customerSides.get(destination.id) ?? (await provisionCustomerSide(destination, target, warn));
+      customerSides.set(destination.id, fields);
       listed.set(destination.id, {
         type: destination.type,
         queueUrl: queue.queueUrl,
@@ -99,6 +104,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
     },
     async remove(destinationId) {
       await pollers.remove(destinationId);
+      customerSides.delete(destinationId);
       if (listed.delete(destinationId)) options.onChange(Object.fromEntries(listed));
     },
     list: () => pollers.list(),
