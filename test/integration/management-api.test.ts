@@ -38,6 +38,11 @@ const answers: Answer[] = [];
 async function api(method: string, url: string, options?: Parameters<typeof call>[3]): Promise<Answer> {
   const answer = await call(handler, method, url, options);
   answers.push(answer);
+  // A 503 is a dependency failing: say which, so a failing assertion shows the cause, not only the 503.
+  if (answer.statusCode === 503) {
+    const cause = logged.filter((line) => line.includes('dependency failed')).at(-1) ?? '(nothing logged)';
+    return { ...answer, raw: `${answer.raw}\n${cause}` };
+  }
   return answer;
 }
 
