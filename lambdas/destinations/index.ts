@@ -23,11 +23,11 @@ export type Destination = { [K in DestinationType]: z.output<Kinds[K]['schema']>
 export type DestinationOf<K extends DestinationType> = Extract<Destination, { type: K }>;
 
 // Each kind must be listed under its own schema's `type`: `WEBHOOK: s3Kind` does not compile.
-type KeyMatchesType = {
-  [K in DestinationType]: z.output<Kinds[K]['schema']>['type'] extends K ? true : never;
-};
-const keysMatchTypes: KeyMatchesType[DestinationType] = true;
-void keysMatchTypes;
+type MislistedKinds = {
+  [K in DestinationType]: z.output<Kinds[K]['schema']>['type'] extends K ? never : K;
+}[DestinationType];
+const everyKindUnderItsType: [MislistedKinds] extends [never] ? true : MislistedKinds = true;
+void everyKindUnderItsType;
 
 export const DESTINATION_TYPES = Object.keys(KINDS) as DestinationType[];
 
