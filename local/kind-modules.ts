@@ -1,5 +1,5 @@
 import type { DeliveryOptions } from '../lambdas/adapters/customer-clients.js';
-import type { SqsHandler } from '../lambdas/adapters/delivery-runtime.js';
+import type { ConsumerHandler } from '../lambdas/adapters/delivery-runtime.js';
 import type { SourceOptions } from '../lambdas/adapters/destination-source.js';
 import { type Destination, kindOf } from '../lambdas/destinations/index.js';
 import type { CustomerSideModule } from './customer-side.js';
@@ -14,8 +14,11 @@ const REPOSITORY_ROOT = new URL('..', import.meta.url);
 
 /** What a kind's handler module exports besides the Lambda entry point. */
 export interface DeliveryModule {
-  /** Builds the delivery handler from an environment, as Lambda does at its first invocation. */
-  createDeliveryHandler(env: NodeJS.ProcessEnv, options?: DeliveryOptions & SourceOptions): SqsHandler;
+  /**
+   * Builds the consumer's handler from an environment, as Lambda does at its first invocation: SQS
+   * batches, and the test send.
+   */
+  createDeliveryHandler(env: NodeJS.ProcessEnv, options?: DeliveryOptions & SourceOptions): ConsumerHandler;
 }
 
 export function loadDeliveryModule(destination: Destination): Promise<DeliveryModule> {

@@ -18,6 +18,7 @@ import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
 import { loadCustomerSideModule } from './kind-modules.js';
 import { createLocalMappings, type LocalMappings, localMappingsEnvironment } from './local-mappings.js';
+import { localTestSender } from './local-test-sender.js';
 
 /**
  * Destinations at runtime on the local runtime (DESIGN.md "Local runtime", "Management API"): the
@@ -72,14 +73,15 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   const listed = new Map<string, ProvisionedDestination>();
   const customerSides = new Map<string, Readonly<Record<string, string>>>();
 
+  const deliveryEnv = localMappingsEnvironment({
+    tables,
+    namePrefix,
+    vendor: config.vendor,
+    retentionDays: config.retentionDays,
+  });
   const pollers: LocalMappings = createLocalMappings({
     target,
-    deliveryEnv: localMappingsEnvironment({
-      tables,
-      namePrefix,
-      vendor: config.vendor,
-      retentionDays: config.retentionDays,
-    }),
+    deliveryEnv,
     namePrefix,
     onError: (id, error) => console.error(`delivery ${id}: ${(error as Error).message}`),
   });
@@ -130,7 +132,16 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
       AWS_REGION: target.region,
       AWS_ENDPOINT_URL: target.endpoint,
     },
-    { notify: (id) => provisioner.notify(id) },
+    {
+      notify: (id) => provisioner.notify(id),
+      testSend: localTestSender({
+        deliveryEnv,
+        namePrefix,
+        region: target.region,
+        accountId: options.accountId,
+        onError: (id, error) => console.error(`test send ${id}: ${(error as Error).message}`),
+      }),
+    },
   );
 
   let timer: NodeJS.Timeout | undefined;

@@ -20,6 +20,11 @@ export interface AttemptRecord {
   readonly credentialsMode?: 'ASSUME_ROLE' | 'ACCESS_KEY';
   /** S3 object key, EventBridge call number, DLQ move... whatever locates the attempt. */
   readonly target?: string;
+  /**
+   * A test send's attempt (POST /v1/destinations/{id}/test): a synthetic event, not real traffic.
+   * Health rates and the trace leave these out; the deliveries feed may show them as tests.
+   */
+  readonly test?: boolean;
 }
 
 /**

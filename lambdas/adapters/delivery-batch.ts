@@ -19,7 +19,10 @@ export interface QueuedEvent {
 }
 
 export type DeliveryOutcome =
-  | { readonly ok: true }
+  | {
+      readonly ok: true /** Where it went, when the kind can say (an EventBridge entry id). */;
+      readonly target?: string;
+    }
   | { readonly ok: false; readonly failure: ClassifiedFailure };
 
 /** A destination's delivery: outcome per eventId (duplicates of one event share it). */

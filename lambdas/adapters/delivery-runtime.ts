@@ -1,18 +1,53 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
+import type { EventRecord } from '../core/event.js';
+import { type ClassifiedFailure, classifyFailure, sanitizeReason } from '../core/failure-classification.js';
 import { DELIVERY_ENV } from '../core/function-env.js';
 import { DAY_SECONDS } from '../core/resources.js';
+import {
+  isTestSendRequest,
+  type TestAttempt,
+  TestSendRequestSchema,
+  testEventRecord,
+} from '../core/test-send.js';
 import type { Destination } from '../destinations/index.js';
 import { AttemptLog } from './attempt-log.js';
 import type { CustomerCredentials } from './credentials.js';
 import { CustomerClients, type DeliveryOptions } from './customer-clients.js';
 import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './delivery-batch.js';
 import type { DestinationSource } from './destination-source.js';
+import { lazyHandler } from './lazy-handler.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/**
+ * A destination consumer's entry: an SQS batch from its event source mappings, or a test send
+ * (`{"pushrailTest": {"destinationId"}}`, core/test-send.ts) from the management function.
+ */
+export interface ConsumerHandler extends SqsHandler {
+  (
+    event: { readonly pushrailTest: { readonly destinationId: string } },
+    context: Context,
+  ): Promise<TestAttempt>;
+}
+
+/** What a kind's test send answers: the outcome of its one delivery call, and where it went. */
+export type TestDelivery = DeliveryOutcome & { readonly target?: string };
+
+/** The test send asked for a destination this function does not deliver to (none, another kind, deleted). */
+export class TestSendTargetError extends Error {
+  public constructor(destinationId: string) {
+    super(`no destination "${destinationId}" of this consumer's kind in the destinations table`);
+    this.name = 'TestSendTargetError';
+  }
+}
+
+/** Deliveries' own attempt records are not written for a test send: its one attempt is (`test: true`). */
+const NO_ATTEMPTS = { record: async () => undefined };
 
 /**
  * The environment every destination consumer reads besides its destinations (lambdas/core/function-env.ts);
@@ -34,6 +69,29 @@ export interface DeliveryBatchContext<D extends Destination, C> {
   readonly credentials: CustomerCredentials;
   /** The consumer's logger, with the destination's id on every line. */
   readonly logger: Logger;
+}
+
+/** What a kind's test send gets: a batch's context, and where its delivery code records attempts. */
+export interface TestBatchContext<D extends Destination, C> extends DeliveryBatchContext<D, C> {
+  readonly attempts: Pick<AttemptLog, 'record'>;
+}
+
+/**
+ * Credentials could not be had: the reason says which call failed, so a wrong ExternalId reads as an
+ * AssumeRole refusal and a bad secret as a Secrets Manager one, not as a bare AccessDenied.
+ */
+class CredentialsFailure extends Error {
+  public readonly failure: ClassifiedFailure;
+
+  public constructor(destination: Destination, failure: ClassifiedFailure) {
+    const call =
+      destination.auth.mode === 'ASSUME_ROLE'
+        ? `sts:AssumeRole on ${destination.auth.roleArn} (with the destination's ExternalId)`
+        : `secretsmanager:GetSecretValue on ${destination.auth.secretArn}`;
+    super(`${call} failed`);
+    this.name = 'CredentialsFailure';
+    this.failure = { ...failure, message: sanitizeReason(`${call} failed: ${failure.message}`, 512) };
+  }
 }
 
 /** What the runtime keeps per destination id: its clients and logger, rebuilt when its auth or region changes. */
@@ -71,14 +129,18 @@ export class DeliveryRuntime<D extends Destination, C> {
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
-  /** The SQS handler that runs `deliver` on each batch, with the destination and client the batch starts with. */
+  /**
+   * The consumer's handler: `deliver` on each SQS batch, with the destination and client the batch
+   * starts with; `sendTest` for a test send (see `testSend`).
+   */
   public handler(
     deliver: (
       events: readonly QueuedEvent[],
       batch: DeliveryBatchContext<D, C>,
     ) => Promise<Map<string, DeliveryOutcome>>,
-  ): SqsHandler {
-    return async (event, context) => {
+    sendTest: (record: EventRecord, batch: TestBatchContext<D, C>) => Promise<TestDelivery>,
+  ): ConsumerHandler {
+    const sqsHandler: SqsHandler = async (event, context) => {
       const first = event.Records[0];
       if (!first) return { batchItemFailures: [] };
       const target = await this.source.forQueue(first.eventSourceARN);
@@ -114,6 +176,91 @@ export class DeliveryRuntime<D extends Destination, C> {
         },
       );
     };
+    // One cast: a function whose answer depends on which event it got is an overload TypeScript
+    // cannot check against its implementation.
+    return (async (event: unknown, context: Context) =>
+      isTestSendRequest(event)
+        ? this.testSend(event, sendTest)
+        : sqsHandler(event as SQSEvent, context)) as ConsumerHandler;
+  }
+
+  /**
+   * A test send: the destination read from its source now, credentials obtained afresh through the
+   * real credentials path (a new CustomerClients: a cached AssumeRole would hide a trust policy broken
+   * since), then the kind's own delivery of one synthetic event, classified by the kind's table. Once:
+   * no backoff, no DLQ, nothing enqueued or stored in the events table. The attempt is recorded in the
+   * attempts table with `test: true`, so health and trace readers can tell it from real traffic.
+   */
+  private async testSend(
+    event: unknown,
+    sendTest: (record: EventRecord, batch: TestBatchContext<D, C>) => Promise<TestDelivery>,
+  ): Promise<TestAttempt> {
+    const { destinationId } = TestSendRequestSchema.parse(event).pushrailTest;
+    const destination = await this.source.byId(destinationId);
+    if (!destination) throw new TestSendTargetError(destinationId);
+    const logger = this.logger.createChild({ persistentKeys: { destinationId, test: true } });
+    const started = Date.now();
+    const record = testEventRecord(destination, new Date(started), randomUUID());
+    let delivery: TestDelivery;
+    try {
+      const customer = new CustomerClients(
+        destination.id,
+        destination.auth,
+        (credentials) => this.createClient(destination, credentials),
+        this.options,
+      );
+      let batch: { client: C; credentials: CustomerCredentials };
+      try {
+        batch = await customer.forBatch();
+      } catch (error) {
+        throw new CredentialsFailure(destination, classifyFailure(destination.type, error));
+      }
+      delivery = await sendTest(record, { destination, ...batch, logger, attempts: NO_ATTEMPTS });
+    } catch (error) {
+      delivery = {
+        ok: false,
+        failure:
+          error instanceof CredentialsFailure ? error.failure : classifyFailure(destination.type, error),
+      };
+    }
+    const latencyMs = Date.now() - started;
+    await this.attempts
+      .record({
+        destinationId,
+        destinationType: destination.type,
+        eventIds: [record.eventId],
+        outcome: delivery.ok ? 'delivered' : 'failed',
+        latencyMs,
+        credentialsMode: destination.auth.mode,
+        test: true,
+        ...(delivery.target ? { target: delivery.target } : {}),
+        ...(delivery.ok
+          ? {}
+          : {
+              failureClass: delivery.failure.failureClass,
+              errorCode: delivery.failure.code,
+              errorMessage: delivery.failure.message,
+            }),
+      })
+      .catch((error: unknown) => logger.warn('could not record the test attempt', { error }));
+    logger.info('test send', {
+      outcome: delivery.ok ? 'delivered' : 'failed',
+      latencyMs,
+      ...(delivery.ok ? {} : { errorCode: delivery.failure.code }),
+    });
+    return {
+      outcome: delivery.ok ? 'delivered' : 'failed',
+      latencyMs,
+      eventId: record.eventId,
+      ...(delivery.ok
+        ? {}
+        : {
+            errorCode: delivery.failure.code,
+            failureClass: delivery.failure.failureClass,
+            reason: delivery.failure.message,
+          }),
+      ...(delivery.target ? { target: delivery.target } : {}),
+    };
   }
 
   /**
@@ -138,4 +285,11 @@ export class DeliveryRuntime<D extends Destination, C> {
     this.destinations.set(destination.id, state);
     return state;
   }
+}
+
+/** A consumer's Lambda entry point, built at its first invocation (adapters/lazy-handler.ts). */
+export function lazyConsumer(create: () => ConsumerHandler): ConsumerHandler {
+  return lazyHandler<unknown, unknown>(
+    create as () => (event: unknown, context: Context) => Promise<unknown>,
+  ) as ConsumerHandler;
 }

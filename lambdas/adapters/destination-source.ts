@@ -22,6 +22,11 @@ export interface BatchDestination<D extends Destination> {
  */
 export interface DestinationSource<D extends Destination> {
   forQueue(eventSourceArn: string): Promise<BatchDestination<D> | undefined>;
+  /**
+   * A destination by id, read now rather than from the cache (a test send right after an update must
+   * see the update). Undefined when there is none of this function's kind.
+   */
+  byId(destinationId: string): Promise<D | undefined>;
 }
 
 /** One fixed destination, from the function's environment: the CDK stack's function per destination. */
@@ -29,7 +34,10 @@ export function staticDestinationSource<D extends Destination>(
   fixed: BatchDestination<D>,
 ): DestinationSource<D> {
   const answer = Promise.resolve(fixed);
-  return { forQueue: () => answer };
+  return {
+    forQueue: () => answer,
+    byId: async (id) => (id === fixed.destination.id ? fixed.destination : undefined),
+  };
 }
 
 /** How often the catalog version is checked at most, by default: well inside the 30 s bound. */
@@ -77,6 +85,13 @@ export class TableDestinationSource<D extends Destination> implements Destinatio
     // No queue URLs yet: the provisioner has not finished; the messages wait for the next batch.
     if (!record?.queueUrl || !record.dlqUrl || !this.options.accepts(record.destination)) return undefined;
     return { destination: record.destination, queueUrl: record.queueUrl, dlqUrl: record.dlqUrl };
+  }
+
+  public async byId(destinationId: string): Promise<D | undefined> {
+    const record = await this.options.store.get(destinationId);
+    if (!record || record.desired === 'DELETED' || !this.options.accepts(record.destination))
+      return undefined;
+    return record.destination;
   }
 
   private async refresh(): Promise<void> {

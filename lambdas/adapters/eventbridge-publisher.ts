@@ -12,7 +12,9 @@ import {
 import { PUT_EVENTS_MAX_ENTRIES } from '../core/limits.js';
 
 /** What became of one entry of a `publish`. */
-export type EntryResult = { readonly ok: true } | { readonly ok: false; readonly failure: ClassifiedFailure };
+export type EntryResult =
+  | { readonly ok: true /** The EventId EventBridge gave the entry. */; readonly entryId?: string }
+  | { readonly ok: false; readonly failure: ClassifiedFailure };
 
 /** One PutEvents call, reported to `onCall` (the audit trail records one attempt per call). */
 export interface PutEventsCall {
@@ -124,11 +126,13 @@ function entryResults(
   failedEntryCount: number,
   resultEntries: readonly PutEventsResultEntry[],
 ): EntryResult[] {
-  if (failedEntryCount === 0) return Array.from({ length: count }, () => ({ ok: true }) as const);
+  const ok = (r: PutEventsResultEntry | undefined): EntryResult =>
+    r?.EventId ? { ok: true, entryId: r.EventId } : { ok: true };
+  if (failedEntryCount === 0) return Array.from({ length: count }, (_, n) => ok(resultEntries[n]));
   return Array.from({ length: count }, (_, n): EntryResult => {
     const r = resultEntries[n];
     if (r?.ErrorCode) return { ok: false, failure: classifyEntryError(r.ErrorCode, r.ErrorMessage) };
-    if (r?.EventId) return { ok: true };
+    if (r?.EventId) return ok(r);
     return { ok: false, failure: NO_RESULT };
   });
 }

@@ -15,8 +15,10 @@ import {
   HttpError,
   NotFoundError,
   PreconditionFailedError,
+  TestSendUnavailableError,
   ValidationError,
 } from '../core/errors.js';
+import type { TestAttempt } from '../core/test-send.js';
 import type { Destination } from '../destinations/index.js';
 import { type CustomerSetup, customerSetup } from './customer-setup.js';
 import {
@@ -38,9 +40,22 @@ import {
  * trail by `destination.credentials-rotated` thus finds every rotation, and one change is one entry.
  */
 
+/**
+ * The test send's port: runs one synthetic event through the destination's real delivery path and
+ * answers the attempt. On AWS the kind's consumer function invoked synchronously
+ * (adapters/lambda-test-sender.ts); locally the kind's handler in-process (local/local-test-sender.ts).
+ * Throws TestSendUnavailableError when the delivery path itself could not run.
+ */
+export type TestSender = (record: DestinationRecord) => Promise<TestAttempt>;
+
+/** Statuses a test send runs in: the destination is provisioned and not on its way out. */
+const TESTABLE: readonly DestinationStatus[] = ['ACTIVE', 'PAUSED'];
+
 export interface ManagementDeps {
   readonly store: Pick<DestinationStore, 'get' | 'list' | 'create' | 'replace'>;
-  readonly audit: Pick<AuditLog, 'putItem'>;
+  readonly audit: Pick<AuditLog, 'putItem' | 'append'>;
+  /** @default a sender that answers 503 (not configured) */
+  readonly testSend?: TestSender;
   readonly secrets: {
     store(destinationId: string, keys: AccessKeyPair, existingArn?: string): Promise<string>;
   };
@@ -349,10 +364,57 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       .map(viewOf);
   }
 
+  /**
+   * `POST /v1/destinations/{id}/test`: one synthetic event through the real delivery path, answered
+   * with the attempt, and a `destination.tested` entry (outcome and error code only: the reason may
+   * quote the customer's side at length, and it is in the answer and the attempts table anyway).
+   *
+   * Only ACTIVE and PAUSED destinations are tested (409 otherwise): before the provisioner has made
+   * one ACTIVE its record may still change under the test, a FAILED one has a fault on Pushrail's
+   * side that no customer setup fixes, and a deleted one is leaving. PAUSED is tested on purpose:
+   * checking a customer's fix before resuming is what the test is for.
+   */
+  async function test(id: string, who: string): Promise<TestAttempt> {
+    const record = await existing(id);
+    refuseWhileDeleting(record);
+    if (!TESTABLE.includes(record.status)) {
+      const reason = record.status === 'FAILED' && record.statusReason ? `: ${record.statusReason}` : '';
+      throw new HttpError(
+        409,
+        'CONFLICT',
+        `destination "${id}" is ${record.status}${reason}; a test send needs it ACTIVE or PAUSED` +
+          (record.status === 'PROVISIONING' ? ' (retry in a few seconds)' : ''),
+        [{ field: 'status', message: `is ${record.status}` }],
+      );
+    }
+    const attempt = await (deps.testSend ?? notConfigured)(record);
+    await deps.audit.append({
+      at: now().toISOString(),
+      who,
+      action: 'destination.tested',
+      destinationId: id,
+      customerExternalId: record.destination.customerExternalId,
+      version: record.version,
+      details: {
+        outcome: attempt.outcome,
+        ...(attempt.errorCode ? { errorCode: attempt.errorCode } : {}),
+        ...(attempt.failureClass ? { failureClass: attempt.failureClass } : {}),
+      },
+    });
+    deps.logger.info('destination tested', {
+      destinationId: id,
+      who,
+      outcome: attempt.outcome,
+      ...(attempt.errorCode ? { errorCode: attempt.errorCode } : {}),
+    });
+    return attempt;
+  }
+
   return {
     create,
     get,
     list,
+    test,
     update,
     pause: setDesired('PAUSED', 'destination.paused'),
     resume: setDesired('ACTIVE', 'destination.resumed'),
@@ -361,6 +423,10 @@ export function createDestinationUseCases(deps: ManagementDeps) {
 }
 
 export type DestinationUseCases = ReturnType<typeof createDestinationUseCases>;
+
+const notConfigured: TestSender = async () => {
+  throw new TestSendUnavailableError('the test send is not configured on this deployment; retry later');
+};
 
 /** `type` and `id` name the destination's resources and its queue: they never change in place. */
 function checkImmutable(current: Destination, body: unknown): void {

@@ -10,6 +10,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { z } from 'zod';
 import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
+import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { ACCOUNT } from '../core/config-fields.js';
@@ -29,6 +30,7 @@ import {
   createDestinationUseCases,
   type DestinationView,
   type ManagementDeps,
+  type TestSender,
 } from './destinations.js';
 import { readJsonBody } from './json-body.js';
 
@@ -62,8 +64,13 @@ export interface ManagementOptions {
    * @default the DynamoDB and Secrets Manager adapters built from `source`
    */
   readonly adapters?: Partial<Pick<ManagementDeps, 'store' | 'secrets'>> & {
-    readonly audit?: Pick<AuditLog, 'putItem' | 'query'>;
+    readonly audit?: Pick<AuditLog, 'putItem' | 'append' | 'query'>;
   };
+  /**
+   * The test send (the local runtime runs the kinds' handlers in-process).
+   * @default the kinds' consumer functions over Lambda, from DELIVERY_FUNCTIONS
+   */
+  readonly testSend?: TestSender;
 }
 
 /**
@@ -105,6 +112,7 @@ export function createManagementHandler(
       options.adapters?.secrets ??
       new OwnedSecrets(new SecretsManagerClient(clientConfig), env[MANAGEMENT_ENV.namePrefix]),
     notify: options.notify ?? (() => undefined),
+    testSend: options.testSend ?? testSenderFromEnv(source, clientConfig),
     vendorAccountId: env[MANAGEMENT_ENV.vendorAccountId],
     logger,
   });
@@ -203,12 +211,10 @@ function buildRouter(useCases: UseCases, audit: Pick<AuditLog, 'query'>, logger:
   );
   router.post(
     '/v1/destinations/:id/test',
-    v1(async (event) => {
-      caller(event);
-      throw new NotImplementedError(
-        'the test send is not available yet: it runs through the delivery path, which reads destinations ' +
-          'from the table in a later change; check the destination with real traffic and GET /v1/events/{eventId}',
-      );
+    v1(async (event, params) => {
+      const who = caller(event);
+      noQuery(event);
+      return ok(200, await useCases.test(idOf(params), who));
     }),
   );
   router.post(

@@ -326,3 +326,15 @@ export class DependencyUnavailableError extends HttpError {
     this.name = 'DependencyUnavailableError';
   }
 }
+
+/**
+ * 503: the kind's consumer function could not run the test send (it threw, timed out, or answered
+ * something that is not an attempt). Not the customer's setup failing — that is a 200 with
+ * `outcome: "failed"` — so retrying may help.
+ */
+export class TestSendUnavailableError extends HttpError {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(503, 'TEST_SEND_UNAVAILABLE', message, [], options);
+    this.name = 'TestSendUnavailableError';
+  }
+}

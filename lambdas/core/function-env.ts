@@ -126,4 +126,9 @@ export const MANAGEMENT_ENV = {
   namePrefix: 'NAME_PREFIX',
   /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */
   vendorAccountId: 'VENDOR_ACCOUNT_ID',
+  /**
+   * The consumer function of each kind, JSON `{"S3": "<name or ARN>", "EVENTBRIDGE": "..."}`: the test
+   * send invokes it synchronously (adapters/lambda-test-sender.ts).
+   */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
 } as const;

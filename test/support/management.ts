@@ -139,8 +139,16 @@ export class MemoryAudit {
   public putItem(entry: AuditEntry): TransactWriteItem {
     return { Put: { TableName: 'audit', Item: { entry: { S: JSON.stringify(entry) } } } };
   }
+  /** Entries written alone (`append`), as a test send's. */
+  public readonly appended: AuditEntry[] = [];
+  public async append(entry: AuditEntry): Promise<void> {
+    this.appended.push(structuredClone(entry));
+  }
   public entries(): AuditEntry[] {
-    return this.store.transacted.map((i) => JSON.parse(String(i.entry)) as AuditEntry);
+    return [
+      ...this.store.transacted.map((i) => JSON.parse(String(i.entry)) as AuditEntry),
+      ...this.appended,
+    ].sort((a, b) => a.at.localeCompare(b.at));
   }
   public async query(): Promise<AuditPage> {
     return { entries: this.entries().reverse() };

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createManagementHandler } from '../../lambdas/control/handler.js';
 import { parseConfig } from '../../lambdas/core/config.js';
+import type { DestinationRecord } from '../../lambdas/core/destination-record.js';
 import { ConfigError } from '../../lambdas/core/errors.js';
 import {
   type Answer,
@@ -541,11 +544,8 @@ describe('errors', () => {
     expect(broken.body.error.details).toEqual([{ field: '(body)', message: 'not valid JSON' }]);
   });
 
-  it('501 NOT_IMPLEMENTED for the test send and rotate-secret, saying why', async () => {
+  it('501 NOT_IMPLEMENTED for rotate-secret, saying why', async () => {
     await create(s3Body());
-    const test = await call(handler, 'POST', '/v1/destinations/acme-s3-archive/test');
-    expectError(test, 501, 'NOT_IMPLEMENTED');
-    expect(test.body.error.message).toContain('delivery path');
     const rotate = await call(handler, 'POST', '/v1/destinations/acme-s3-archive/rotate-secret');
     expectError(rotate, 501, 'NOT_IMPLEMENTED');
     expect(rotate.body.error.message).toContain('WEBHOOK');
@@ -582,5 +582,152 @@ describe('GET /v1/destinations', () => {
     ]);
     const one = await call(handler, 'GET', '/v1/destinations?customerExternalId=acct_other');
     expect(one.body.destinations.map((d: Json) => d.id)).toEqual(['other-eb']);
+  });
+});
+
+describe('POST /v1/destinations/{id}/test', () => {
+  const DELIVERED = { outcome: 'delivered', latencyMs: 12, eventId: 'evt_x', target: 's3://b/k' } as const;
+  let sent: DestinationRecord[];
+  let testHandler: Handler;
+
+  beforeEach(() => {
+    sent = [];
+    testHandler = createManagementHandler(ENV, {
+      logger: new Logger({ serviceName: 'test', logLevel: 'DEBUG' }),
+      adapters: { store, audit, secrets },
+      testSend: async (record) => {
+        sent.push(record);
+        return DELIVERED;
+      },
+    });
+  });
+
+  const setStatus = (id: string, patch: Partial<DestinationRecord>) => {
+    store.records.set(id, { ...(store.records.get(id) as DestinationRecord), ...patch });
+  };
+
+  it('answers 200 with the attempt of an ACTIVE or PAUSED destination, and audits it without a new version', async () => {
+    await create(s3Body());
+    setStatus('acme-s3-archive', { status: 'ACTIVE' });
+    const tested = await call(testHandler, 'POST', '/v1/destinations/acme-s3-archive/test');
+    expect(tested.statusCode, tested.raw).toBe(200);
+    expect(tested.body).toEqual(DELIVERED);
+    expect(sent.map((r) => r.destination.id)).toEqual(['acme-s3-archive']);
+    expect(audit.entries().at(-1)).toEqual({
+      at: expect.any(String),
+      who: OPERATOR_KEY_ID,
+      action: 'destination.tested',
+      destinationId: 'acme-s3-archive',
+      customerExternalId: s3Body().customerExternalId,
+      version: 1,
+      details: { outcome: 'delivered' },
+    });
+    expect(store.records.get('acme-s3-archive')?.version).toBe(1);
+
+    setStatus('acme-s3-archive', { status: 'PAUSED', desired: 'PAUSED' });
+    expect((await call(testHandler, 'POST', '/v1/destinations/acme-s3-archive/test')).statusCode).toBe(200);
+  });
+
+  it('409 while PROVISIONING, FAILED (with its reason) or being deleted; 404 for an unknown id', async () => {
+    await create(s3Body());
+    const provisioning = await call(testHandler, 'POST', '/v1/destinations/acme-s3-archive/test');
+    expectError(provisioning, 409, 'CONFLICT');
+    expect(provisioning.body.error.message).toContain('PROVISIONING');
+    setStatus('acme-s3-archive', { status: 'FAILED', statusReason: 'CreateQueue: AccessDenied' });
+    const failed = await call(testHandler, 'POST', '/v1/destinations/acme-s3-archive/test');
+    expectError(failed, 409, 'CONFLICT');
+    expect(failed.body.error.message).toContain('CreateQueue: AccessDenied');
+    setStatus('acme-s3-archive', { status: 'ACTIVE', desired: 'DELETED' });
+    expectError(await call(testHandler, 'POST', '/v1/destinations/acme-s3-archive/test'), 409, 'CONFLICT');
+    expectError(await call(testHandler, 'POST', '/v1/destinations/nope/test'), 404, 'NOT_FOUND');
+    expect(sent).toEqual([]);
+    expect(audit.entries().filter((e) => e.action === 'destination.tested')).toEqual([]);
+  });
+
+  it('a failed attempt is a 200 whose entry has the outcome and code, never the reason', async () => {
+    const failing = createManagementHandler(ENV, {
+      adapters: { store, audit, secrets },
+      testSend: async () => ({
+        outcome: 'failed',
+        latencyMs: 30,
+        errorCode: 'AccessDenied',
+        failureClass: 'permanent',
+        reason: 'sts:AssumeRole on arn:aws:iam::123456789012:role/W failed: denied',
+      }),
+    });
+    await create(s3Body());
+    setStatus('acme-s3-archive', { status: 'ACTIVE' });
+    const tested = await call(failing, 'POST', '/v1/destinations/acme-s3-archive/test');
+    expect(tested.statusCode).toBe(200);
+    expect(tested.body).toMatchObject({ outcome: 'failed', errorCode: 'AccessDenied' });
+    expect(audit.entries().at(-1)?.details).toEqual({
+      outcome: 'failed',
+      errorCode: 'AccessDenied',
+      failureClass: 'permanent',
+    });
+  });
+
+  // moto cannot run a Lambda function (it needs Docker): the Invoke is mocked here; the consumer side of
+  // the same request runs for real in test/integration/test-send.test.ts.
+  describe('over Lambda (DELIVERY_FUNCTIONS)', () => {
+    const lambda = mockClient(LambdaClient);
+    const FUNCTIONS = { S3: 'pushrail-s3-consumer', EVENTBRIDGE: 'pushrail-eventbridge-consumer' };
+    const overLambda = () =>
+      createManagementHandler(
+        { ...ENV, DELIVERY_FUNCTIONS: JSON.stringify(FUNCTIONS) },
+        { adapters: { store, audit, secrets } },
+      );
+    // The SDK's Payload type is a Uint8Array with helpers the sender does not use.
+    const payload = (value: unknown) =>
+      new TextEncoder().encode(JSON.stringify(value)) as InvokeCommandOutput['Payload'] & Uint8Array;
+
+    beforeEach(async () => {
+      lambda.reset();
+      await create(ebBody());
+      setStatus('acme-eventbridge', { status: 'ACTIVE' });
+    });
+
+    it("invokes the kind's consumer synchronously with the test request and answers its attempt", async () => {
+      lambda.on(InvokeCommand).resolves({
+        StatusCode: 200,
+        Payload: payload({ outcome: 'delivered', latencyMs: 5, target: 'e-1' }),
+      });
+      const tested = await call(overLambda(), 'POST', '/v1/destinations/acme-eventbridge/test');
+      expect(tested.statusCode, tested.raw).toBe(200);
+      expect(tested.body).toEqual({ outcome: 'delivered', latencyMs: 5, target: 'e-1' });
+      const input = lambda.commandCalls(InvokeCommand)[0]?.args[0].input;
+      expect(input).toMatchObject({ FunctionName: FUNCTIONS.EVENTBRIDGE, InvocationType: 'RequestResponse' });
+      expect(JSON.parse(Buffer.from(input?.Payload as Uint8Array).toString('utf8'))).toEqual({
+        pushrailTest: { destinationId: 'acme-eventbridge' },
+      });
+    });
+
+    it('a FunctionError is a 503 TEST_SEND_UNAVAILABLE without the stack, and no entry', async () => {
+      lambda.on(InvokeCommand).resolves({
+        StatusCode: 200,
+        FunctionError: 'Unhandled',
+        Payload: payload({ errorType: 'Error', errorMessage: 'boom', trace: ['at secretThing (x.js:1)'] }),
+      });
+      const tested = await call(overLambda(), 'POST', '/v1/destinations/acme-eventbridge/test');
+      expectError(tested, 503, 'TEST_SEND_UNAVAILABLE');
+      expect(tested.body.error.message).toContain('retry');
+      expect(tested.raw).not.toContain('secretThing');
+      expect(audit.entries().filter((e) => e.action === 'destination.tested')).toEqual([]);
+    });
+
+    it('an answer that is not an attempt is a 503 too', async () => {
+      lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ batchItemFailures: [] }) });
+      expectError(
+        await call(overLambda(), 'POST', '/v1/destinations/acme-eventbridge/test'),
+        503,
+        'TEST_SEND_UNAVAILABLE',
+      );
+    });
+
+    it('without DELIVERY_FUNCTIONS the route answers 503 saying it is not configured', async () => {
+      const tested = await call(handler, 'POST', '/v1/destinations/acme-eventbridge/test');
+      expectError(tested, 503, 'TEST_SEND_UNAVAILABLE');
+      expect(tested.body.error.message).toContain('DELIVERY_FUNCTIONS');
+    });
   });
 });

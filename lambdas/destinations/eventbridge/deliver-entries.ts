@@ -2,8 +2,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { AttemptLog, AttemptRecord } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
+import type { TestDelivery } from '../../adapters/delivery-runtime.js';
 import type { BusCheck } from '../../adapters/event-bus-verifier.js';
 import { type EntryResult, type PublishOptions, publish } from '../../adapters/eventbridge-publisher.js';
+import type { EventRecord } from '../../core/event.js';
 import type { ClassifiedFailure } from '../../core/failure-classification.js';
 import { chunkEntries, toEntry } from './entries.js';
 import type { EventBridgeDestinationConfig } from './schema.js';
@@ -16,7 +18,7 @@ export interface EventBridgeDeliveryDeps {
   readonly client: EventBridgeClient;
   /** Whether the bus may be used with those credentials (cached by EventBusVerifier). */
   readonly verifyBus: () => Promise<BusCheck>;
-  readonly attempts: AttemptLog;
+  readonly attempts: Pick<AttemptLog, 'record'>;
   readonly credentialsMode: 'ASSUME_ROLE' | 'ACCESS_KEY';
   readonly logger: Logger;
   /** In-call retry settings of the publisher (tests pin the jitter and skip the sleeps). */
@@ -89,7 +91,10 @@ export async function deliverEntries(
       },
     );
     results.forEach((result, i) => {
-      outcomes.set((chunk[i] as (typeof chunk)[number]).eventId, result);
+      outcomes.set(
+        (chunk[i] as (typeof chunk)[number]).eventId,
+        result.ok ? { ok: true, ...(result.entryId ? { target: result.entryId } : {}) } : result,
+      );
     });
     if (callFailure?.failureClass === 'transient') {
       failAll(
@@ -100,6 +105,28 @@ export async function deliverEntries(
     }
   }
   return outcomes;
+}
+
+/**
+ * The test send of an EventBridge destination: the synthetic event through `deliverEntries` itself
+ * (the bus check, the entry every event gets, PutEvents), in one call without in-call retries, so the
+ * answer is what the customer's setup does to the first attempt. The target is the entry's EventId.
+ */
+export async function sendTestEntry(
+  record: EventRecord,
+  deps: EventBridgeDeliveryDeps,
+): Promise<TestDelivery> {
+  const queued: QueuedEvent = { messageId: record.eventId, receiptHandle: '', body: '', record };
+  const outcomes = await deliverEntries([queued], {
+    ...deps,
+    publishOptions: { ...deps.publishOptions, maxAttempts: 1 },
+  });
+  return (
+    outcomes.get(record.eventId) ?? {
+      ok: false,
+      failure: { failureClass: 'transient', code: 'NotDelivered', message: 'PutEvents gave no result' },
+    }
+  );
 }
 
 /** One audit record per outcome of a call's entries. Best effort: the audit never fails delivery. */

@@ -1,14 +1,19 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import type { DeliveryOptions } from '../../adapters/customer-clients.js';
-import { DELIVERY_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import {
+  type ConsumerHandler,
+  DELIVERY_QUEUE_ENV,
+  type DeliveryBatchContext,
+  DeliveryRuntime,
+  lazyConsumer,
+} from '../../adapters/delivery-runtime.js';
 import { destinationSourceFromEnv, type SourceOptions } from '../../adapters/destination-source.js';
 import { EventBusVerifier } from '../../adapters/event-bus-verifier.js';
-import { lazyHandler } from '../../adapters/lazy-handler.js';
 import { DELIVERY_ENV } from '../../core/function-env.js';
 import { readEnv } from '../../core/read-env.js';
 import type { Destination } from '../index.js';
-import { deliverEntries } from './deliver-entries.js';
+import { deliverEntries, type EventBridgeDeliveryDeps, sendTestEntry } from './deliver-entries.js';
 import {
   type EventBridgeDestinationConfig,
   EventBridgeDestinationSchema,
@@ -26,7 +31,7 @@ const isEventBridge = (destination: Destination): destination is EventBridgeDest
 export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
   options: DeliveryOptions & SourceOptions = {},
-): SqsHandler {
+): ConsumerHandler {
   const env = readEnv({ ...DELIVERY_QUEUE_ENV, [DELIVERY_ENV.vendor]: z.string().min(1) }, source);
   const runtime = new DeliveryRuntime(
     destinationSourceFromEnv(EventBridgeDestinationSchema, isEventBridge, source, options),
@@ -37,24 +42,36 @@ export function createDeliveryHandler(
   );
   // Keyed by destination, bus and credentials: a changed bus or key is checked again.
   const buses = new EventBusVerifier();
-
-  return runtime.handler((events, { destination, client: eventBridge, credentials, logger }) =>
-    deliverEntries(events, {
+  const depsOf = (
+    {
       destination,
-      source: sourceNamespace({ vendor: env[DELIVERY_ENV.vendor] }, destination),
-      client: eventBridge,
-      verifyBus: () =>
-        buses.verify(eventBridge, {
-          destinationId: destination.id,
-          busArn: destination.busArn,
-          credentialsKey: credentials.accessKeyId,
-        }),
-      attempts: runtime.attempts,
-      credentialsMode: destination.auth.mode,
+      client,
+      credentials,
       logger,
-    }),
+    }: DeliveryBatchContext<EventBridgeDestinationConfig, EventBridgeClient>,
+    verifier: EventBusVerifier,
+    attempts: EventBridgeDeliveryDeps['attempts'],
+  ): EventBridgeDeliveryDeps => ({
+    destination,
+    source: sourceNamespace({ vendor: env[DELIVERY_ENV.vendor] }, destination),
+    client,
+    verifyBus: () =>
+      verifier.verify(client, {
+        destinationId: destination.id,
+        busArn: destination.busArn,
+        credentialsKey: credentials.accessKeyId,
+      }),
+    attempts,
+    credentialsMode: destination.auth.mode,
+    logger,
+  });
+
+  return runtime.handler(
+    (events, batch) => deliverEntries(events, depsOf(batch, buses, runtime.attempts)),
+    // A verifier of its own: the test checks the bus now, whatever a batch found before.
+    (record, batch) => sendTestEntry(record, depsOf(batch, new EventBusVerifier(), batch.attempts)),
   );
 }
 
 /** The Lambda entry point. */
-export const handler: SqsHandler = lazyHandler(() => createDeliveryHandler());
+export const handler: ConsumerHandler = lazyConsumer(() => createDeliveryHandler());

@@ -3,13 +3,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import pMap from 'p-map';
 import type { AttemptLog } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
+import type { TestDelivery } from '../../adapters/delivery-runtime.js';
 import { putPart } from '../../adapters/s3-writer.js';
 import type { PartItem, SealStore } from '../../adapters/seal-store.js';
 import type { EventRecord } from '../../core/event.js';
 import { EventRecordSchema } from '../../core/event.js';
 import { classifyFailure } from '../../core/failure-classification.js';
 import { MiB } from '../../core/limits.js';
-import { buildPart, type PlannedPart, planParts } from './parts.js';
+import { buildPart, type PlannedPart, planParts, testObjectKey } from './parts.js';
 import type { S3DestinationConfig } from './schema.js';
 
 export interface S3DeliveryDeps {
@@ -151,6 +152,37 @@ export async function deliverParts(
     { concurrency: 4 },
   );
   return outcomes;
+}
+
+/**
+ * The test send of an S3 destination: the synthetic event as a one-line part, written by the same
+ * PutObject as every part (ExpectedBucketOwner, checksum, storage class, metadata) with the batch's
+ * credentials, but under `<keyPrefix>_pushrail/test/` and without sealing: it is no member of any
+ * real part, and the seals table never hears of it.
+ */
+export async function sendTestPart(
+  record: EventRecord,
+  deps: Pick<S3DeliveryDeps, 'destination' | 'expectedBucketOwner' | 's3'>,
+): Promise<TestDelivery> {
+  const { destination } = deps;
+  const part = buildPart(destination.keyPrefix, [record]);
+  const key = testObjectKey(destination.keyPrefix, new Date(record.receivedAt), record.eventId);
+  const target = `s3://${destination.bucket}/${key}`;
+  try {
+    await putPart(
+      deps.s3,
+      {
+        bucket: destination.bucket,
+        expectedBucketOwner: deps.expectedBucketOwner,
+        storageClass: destination.storageClass,
+        destinationId: destination.id,
+      },
+      { ...part, key },
+    );
+    return { ok: true, target };
+  } catch (error) {
+    return { ok: false, failure: classifyFailure('S3', error), target };
+  }
 }
 
 /**

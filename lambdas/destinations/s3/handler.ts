@@ -2,15 +2,19 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { s3ClientOptions } from '../../adapters/aws-clients.js';
 import type { DeliveryOptions } from '../../adapters/customer-clients.js';
-import { DELIVERY_QUEUE_ENV, DeliveryRuntime, type SqsHandler } from '../../adapters/delivery-runtime.js';
+import {
+  type ConsumerHandler,
+  DELIVERY_QUEUE_ENV,
+  DeliveryRuntime,
+  lazyConsumer,
+} from '../../adapters/delivery-runtime.js';
 import { destinationSourceFromEnv, type SourceOptions } from '../../adapters/destination-source.js';
 import { getRecords } from '../../adapters/event-store.js';
-import { lazyHandler } from '../../adapters/lazy-handler.js';
 import { SealStore } from '../../adapters/seal-store.js';
 import { DELIVERY_ENV } from '../../core/function-env.js';
 import { readEnv } from '../../core/read-env.js';
 import type { Destination } from '../index.js';
-import { deliverParts } from './deliver-parts.js';
+import { deliverParts, sendTestPart } from './deliver-parts.js';
 import { bucketOwnerAccount, type S3DestinationConfig, S3DestinationSchema } from './schema.js';
 
 const isS3 = (destination: Destination): destination is S3DestinationConfig => destination.type === 'S3';
@@ -23,7 +27,7 @@ const isS3 = (destination: Destination): destination is S3DestinationConfig => d
 export function createDeliveryHandler(
   source: NodeJS.ProcessEnv = process.env,
   options: DeliveryOptions & SourceOptions = {},
-): SqsHandler {
+): ConsumerHandler {
   const env = readEnv(
     {
       ...DELIVERY_QUEUE_ENV,
@@ -57,19 +61,22 @@ export function createDeliveryHandler(
     return store;
   };
 
-  return runtime.handler((events, { destination, client: s3, logger }) =>
-    deliverParts(events, {
-      destination,
-      expectedBucketOwner: bucketOwnerAccount(destination),
-      seals: sealsOf(destination.id),
-      s3,
-      readRecords: (ids) => getRecords(dynamodb, env[DELIVERY_ENV.eventsTable], ids),
-      attempts,
-      credentialsMode: destination.auth.mode,
-      logger,
-    }),
+  return runtime.handler(
+    (events, { destination, client: s3, logger }) =>
+      deliverParts(events, {
+        destination,
+        expectedBucketOwner: bucketOwnerAccount(destination),
+        seals: sealsOf(destination.id),
+        s3,
+        readRecords: (ids) => getRecords(dynamodb, env[DELIVERY_ENV.eventsTable], ids),
+        attempts,
+        credentialsMode: destination.auth.mode,
+        logger,
+      }),
+    (record, { destination, client: s3 }) =>
+      sendTestPart(record, { destination, expectedBucketOwner: bucketOwnerAccount(destination), s3 }),
   );
 }
 
 /** The Lambda entry point. */
-export const handler: SqsHandler = lazyHandler(() => createDeliveryHandler());
+export const handler: ConsumerHandler = lazyConsumer(() => createDeliveryHandler());

@@ -45,6 +45,20 @@ export function objectKey(keyPrefix: string, p: Partition, sha256Hex: string): s
   return `${partitionPath(keyPrefix, p)}part-${sha256Hex}.ndjson`;
 }
 
+/** The folder of test sends under a destination's prefix: Hive-style readers skip `_`-prefixed paths. */
+export const TEST_FOLDER = '_pushrail/test/';
+
+/**
+ * `<keyPrefix>_pushrail/test/<YYYY-MM-DD>/<HHMMSS>Z-<eventId>.ndjson`: a test send's object. It is
+ * outside every `event_type=` partition (an eventType cannot start with `_`), so it never collides
+ * with, nor is read as, a real part; the eventId is unique per send.
+ */
+export function testObjectKey(keyPrefix: string, at: Date, eventId: string): string {
+  const iso = at.toISOString();
+  const time = `${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  return `${normalizeKeyPrefix(keyPrefix)}${TEST_FOLDER}${iso.slice(0, 10)}/${time}-${eventId}.ndjson`;
+}
+
 /** One NDJSON line: the record as RFC 8785 canonical JSON, then `\n`. */
 export function ndjsonLine(record: EventRecord): string {
   return `${canonicalJson(record)}\n`;
