@@ -1,5 +1,5 @@
 import type { PushrailConfig } from '../lambdas/core/config.js';
-import { encodeDestinationList, REPLAY_ENV } from '../lambdas/core/function-env.js';
+import { REPLAY_ENV } from '../lambdas/core/function-env.js';
 import { createReplayHandler, type ReplayHandler } from '../lambdas/replay/handler.js';
 import type { Provisioned } from './provision.js';
 
@@ -23,7 +23,9 @@ export function replayFunction(settings: {
     [REPLAY_ENV.attemptsTable]: table('attempts'),
     [REPLAY_ENV.queueUrlBase]: provisioned.queueUrlBase,
     [REPLAY_ENV.namePrefix]: namePrefix,
-    [REPLAY_ENV.destinations]: encodeDestinationList(config.destinations),
+    // Destinations at runtime: the function finds them in the table, as the management API keeps it.
+    [REPLAY_ENV.destinationsTable]: table('destinations'),
+    [REPLAY_ENV.auditTable]: table('audit'),
     [REPLAY_ENV.retentionDays]: String(config.retentionDays),
   };
   return {

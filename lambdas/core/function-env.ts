@@ -106,12 +106,19 @@ export const REPLAY_ENV = {
   attemptsTable: 'ATTEMPTS_TABLE',
   queueUrlBase: 'QUEUE_URL_BASE',
   namePrefix: 'NAME_PREFIX',
-  /** `id:TYPE` pairs, comma-separated: which destinations exist (40 × ~50 bytes fits the 4 KB limit). */
+  /** Where the function finds a destination and its type (DestinationStore.get). */
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** Where `replay.started` and `replay.finished` entries go (required with DESTINATIONS_TABLE). */
+  auditTable: 'AUDIT_TABLE',
+  /**
+   * `id:TYPE` pairs, comma-separated: the destinations of a stack that fixes them at synth. Read only
+   * without DESTINATIONS_TABLE, and without audit entries; it goes once lib/replay.ts sets the tables.
+   */
   destinations: 'DESTINATIONS',
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
-/** Encodes the destination list for REPLAY_ENV.destinations. */
+/** Encodes the destination list for REPLAY_ENV.destinations (lib/replay.ts, until it sets the tables). */
 export function encodeDestinationList(
   destinations: readonly { id: string; type: DestinationType }[],
 ): string {

@@ -4,6 +4,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { AttemptLog } from '../adapters/attempt-log.js';
+import { AuditLog } from '../adapters/audit-log.js';
+import { DestinationStore } from '../adapters/destination-store.js';
 import { getStoredRouting, scanReceivedWindow } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { ReplayJournal } from '../adapters/replay-journal.js';
@@ -34,25 +36,13 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       [REPLAY_ENV.attemptsTable]: z.string().min(1),
       [REPLAY_ENV.queueUrlBase]: z.string().url().endsWith('/'),
       [REPLAY_ENV.namePrefix]: z.string().min(1),
-      // `id:TYPE` pairs (encodeDestinationList), each TYPE a kind of the registry.
-      [REPLAY_ENV.destinations]: z
-        .string()
-        .regex(
-          DESTINATION_LIST,
-          `must be id:TYPE pairs, comma-separated, TYPE one of ${DESTINATION_TYPES.join(', ')}`,
-        ),
       [REPLAY_ENV.retentionDays]: z.coerce.number().int().min(1).max(365),
     },
     source,
   );
-  const destinations = new Map(
-    env[REPLAY_ENV.destinations].split(',').map((pair) => {
-      const [id = '', type = ''] = pair.split(':');
-      return [id, type as DestinationType];
-    }),
-  );
   const logger = new Logger({ serviceName: 'pushrail-replay' });
   const dynamodb = new DynamoDBClient({});
+  const destinations = destinationsFromEnv(source, dynamodb);
   const sqs = new SQSClient({});
   const retentionSeconds = env[REPLAY_ENV.retentionDays] * DAY_SECONDS;
   const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
@@ -64,15 +54,18 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     const parsed = ReplayRequestSchema.safeParse(event);
     if (!parsed.success) throw new ReplayRequestError('invalid replay request', toFieldIssues(parsed.error));
     const request = parsed.data;
-    const destinationType = destinations.get(request.destinationId);
-    if (destinationType === undefined) {
+    const destination = await destinations.find(request.destinationId);
+    if (destination === undefined) {
       throw new ReplayRequestError(
-        `unknown destination "${request.destinationId}"; this stack has: ${[...destinations.keys()].join(', ')}`,
+        `unknown destination "${request.destinationId}"; this stack has: ${await destinations.known()}`,
         [{ field: 'destinationId', message: 'not a destination of this stack' }],
       );
     }
+    const destinationType = destination.type;
     const names = queueNames(env[REPLAY_ENV.namePrefix], request.destinationId);
     return runReplay(request, {
+      ...(destinations.audit ? { audit: destinations.audit } : {}),
+      ...(destination.customerExternalId ? { customerExternalId: destination.customerExternalId } : {}),
       sqs,
       attempts,
       journal,
@@ -95,6 +88,77 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       invocationId: context.awsRequestId,
       logger,
     });
+  };
+}
+
+/** Ids listed in the refusal of an unknown destination, at most. */
+const KNOWN_SHOWN = 20;
+
+interface ReplayDestinations {
+  /** The destination to replay to; undefined when there is none (or it is being deleted). */
+  find(id: string): Promise<{ type: DestinationType; customerExternalId?: string } | undefined>;
+  /** For the refusal: the ids there are (some of them). */
+  known(): Promise<string>;
+  readonly audit?: AuditLog;
+}
+
+/**
+ * Where the destinations are: the destinations table (DESTINATIONS_TABLE, with AUDIT_TABLE for the
+ * replay entries), or — on a stack that still fixes them at synth — the `DESTINATIONS` list, which
+ * has no audit table to write to.
+ */
+function destinationsFromEnv(source: NodeJS.ProcessEnv, dynamodb: DynamoDBClient): ReplayDestinations {
+  if (source[REPLAY_ENV.destinationsTable] !== undefined) {
+    const env = readEnv(
+      {
+        [REPLAY_ENV.destinationsTable]: z.string().min(1),
+        [REPLAY_ENV.auditTable]: z.string().min(1),
+      },
+      source,
+    );
+    const store = new DestinationStore(dynamodb, env[REPLAY_ENV.destinationsTable]);
+    return {
+      async find(id) {
+        const record = await store.get(id);
+        // A deleted destination's queue is drained and removed: nothing may be sent back to it.
+        if (!record || record.desired === 'DELETED') return undefined;
+        return { type: record.destination.type, customerExternalId: record.destination.customerExternalId };
+      },
+      async known() {
+        const ids = (await store.list())
+          .filter((r) => r.desired !== 'DELETED')
+          .map((r) => r.destination.id)
+          .sort();
+        const shown = ids.slice(0, KNOWN_SHOWN).join(', ') || 'no destinations';
+        return ids.length > KNOWN_SHOWN ? `${shown} and ${ids.length - KNOWN_SHOWN} more` : shown;
+      },
+      audit: new AuditLog(dynamodb, env[REPLAY_ENV.auditTable]),
+    };
+  }
+  const env = readEnv(
+    {
+      // `id:TYPE` pairs (encodeDestinationList), each TYPE a kind of the registry.
+      [REPLAY_ENV.destinations]: z
+        .string()
+        .regex(
+          DESTINATION_LIST,
+          `must be id:TYPE pairs, comma-separated, TYPE one of ${DESTINATION_TYPES.join(', ')} (or set ${REPLAY_ENV.destinationsTable})`,
+        ),
+    },
+    source,
+  );
+  const list = new Map(
+    env[REPLAY_ENV.destinations].split(',').map((pair) => {
+      const [id = '', type = ''] = pair.split(':');
+      return [id, type as DestinationType];
+    }),
+  );
+  return {
+    find: async (id) => {
+      const type = list.get(id);
+      return type === undefined ? undefined : { type };
+    },
+    known: async () => [...list.keys()].join(', '),
   };
 }
 

@@ -1,9 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AttemptLog } from '../adapters/attempt-log.js';
+import type { AuditAction, AuditEntry, AuditLog } from '../adapters/audit-log.js';
 import type { StoredRouting } from '../adapters/event-store.js';
 import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
 import { changeVisibility, deleteBatch, sendBatch } from '../adapters/sqs-queue.js';
+import type { JsonValue } from '../core/audit-diff.js';
 import { ReplayLeaseLostError } from '../core/errors.js';
 import { fromMessage, type ReadMessage, toMessage } from '../core/queue-message.js';
 import {
@@ -17,6 +19,13 @@ import type { DestinationType } from '../destinations/index.js';
 import { type ClaimedRun, claimRun, LEASE_MARGIN_MS } from './claim-run.js';
 
 export interface ReplayDeps {
+  /**
+   * Where `replay.started` and `replay.finished` go (the audit trail of GET /v1/audit); absent only on
+   * a stack that fixes its destinations at synth (REPLAY_ENV.destinations), which has no audit table.
+   */
+  readonly audit?: Pick<AuditLog, 'append'>;
+  /** The destination's customer, for the audit entries. */
+  readonly customerExternalId?: string;
   readonly sqs: SQSClient;
   readonly attempts: AttemptLog;
   readonly journal: ReplayJournal;
@@ -90,6 +99,9 @@ export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promi
 
   let outcome: Outcome;
   try {
+    // Before anything moves. A continued run was announced by the invocation that started it.
+    if (run && !run.resumed)
+      await deps.audit?.append(auditEntry('replay.started', request, id, startedAt, deps));
     if (request.source === 'dlq')
       outcome = await replayDlq(request, deps, tally, limit, id, Date.parse(startedAt));
     else if (request.eventIds)
@@ -119,6 +131,22 @@ export async function runReplay(request: ReplayRequest, deps: ReplayDeps): Promi
   };
   if (run && !(await save(request, deps, id, run, tally, outcome)))
     throw new ReplayLeaseLostError(id, countsOf(tally));
+  if (run && outcome.complete) {
+    const counts = add(run.counts, countsOf(tally));
+    const extra = {
+      counts: { ...counts },
+      ...(request.source === 'dlq' ? { newerThanRun: tally.newerThanRun } : {}),
+    };
+    // After the journal says complete: failing here must not make the caller replay the run again.
+    await deps.audit
+      ?.append(auditEntry('replay.finished', request, id, startedAt, deps, extra))
+      .catch((error: unknown) =>
+        deps.logger.error('could not write the replay.finished audit entry; the journal has the run', {
+          replayId: id,
+          error,
+        }),
+      );
+  }
   deps.logger.info('replay run finished', {
     ...result,
     destinationId: request.destinationId,
@@ -150,6 +178,46 @@ function save(
     run.claim,
     new Date(now()),
   );
+}
+
+/**
+ * A `replay.started` or `replay.finished` entry of the audit trail. `who` is the request's
+ * `requestedBy`: the function cannot see who invoked it (Lambda's context has no caller identity), so
+ * it is what the invoker says — `npx pushrail replay` sends the caller's ARN from STS
+ * GetCallerIdentity — and the entry says it is self-reported. Who may invoke is IAM's to decide.
+ */
+function auditEntry(
+  action: Extract<AuditAction, 'replay.started' | 'replay.finished'>,
+  request: ReplayRequest,
+  id: string,
+  startedAt: string,
+  deps: ReplayDeps,
+  extra: Record<string, JsonValue> = {},
+): AuditEntry {
+  const now = deps.now ?? Date.now;
+  const selection: Record<string, JsonValue> = {
+    source: request.source,
+    ...(request.from ? { from: request.from } : {}),
+    ...(request.to ? { to: request.to } : {}),
+    ...(request.on ? { on: request.on } : {}),
+    // The ids themselves are in the journal: up to 1,000 of them would crowd an audit page.
+    ...(request.eventIds ? { eventIds: request.eventIds.length } : {}),
+  };
+  return {
+    at: new Date(now()).toISOString(),
+    who: request.requestedBy ?? 'unknown',
+    action,
+    destinationId: request.destinationId,
+    customerExternalId: deps.customerExternalId ?? 'unknown',
+    details: {
+      replayId: id,
+      selection,
+      ...(request.limit ? { limit: request.limit } : {}),
+      startedAt,
+      whoSelfReported: true,
+      ...extra,
+    },
+  };
 }
 
 function cursorOf(from: { readonly cursor?: ReplayCursor }): { cursor?: ReplayCursor } {

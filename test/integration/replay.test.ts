@@ -13,7 +13,9 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
+import { DestinationStore } from '../../lambdas/adapters/destination-store.js';
 import { ReplayJournal } from '../../lambdas/adapters/replay-journal.js';
+import { createManagementHandler } from '../../lambdas/control/handler.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { ReplayInProgressError, ReplayRequestError } from '../../lambdas/core/errors.js';
 import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
@@ -39,6 +41,7 @@ import { QueuePoller } from '../../local/queue-poller.js';
 import { queueArn } from '../../local/queues.js';
 import { replayFunction } from '../../local/replay-function.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
+import { call, type Handler } from '../support/management.js';
 import { peekQueue } from '../support/queues.js';
 import { seedEvent } from '../support/seed-event.js';
 
@@ -85,6 +88,7 @@ const config: PushrailConfig = parseConfig({
     s3Destination('limited'), // bucket deleted too: a DLQ of 25 replayed in two limited runs
     s3Destination('contended'), // bucket deleted: a DLQ replayed by two invocations at once
     s3Destination('crashed'), // bucket deleted: a DLQ replay whose invocation dies mid-run
+    s3Destination('audited'), // healthy: replayed twice, for the audit trail
     {
       id: 'bus',
       type: 'EVENTBRIDGE',
@@ -105,6 +109,7 @@ const dynamodb = new DynamoDBClient({ endpoint: endpoint(), region: REGION });
 let harness: IngestHarness;
 let provisioned: Provisioned;
 let replay: ReplayHandler;
+let management: Handler;
 let customer: CustomerAccess;
 const pollers = new Map<string, QueuePoller>();
 
@@ -122,6 +127,30 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL = endpoint();
   // Provisioning is idempotent: run again under the harness's prefix for the whole answer.
   provisioned = await provision({ config, namePrefix: harness.namePrefix, target: target() });
+  // The replay function finds destinations in the table, where the management API keeps them.
+  const store = new DestinationStore(dynamodb, provisioned.tables.destinations as string);
+  const at = new Date().toISOString();
+  for (const destination of config.destinations) {
+    await store.create({
+      destination,
+      version: 1,
+      desired: 'ACTIVE',
+      status: 'ACTIVE',
+      createdAt: at,
+      updatedAt: at,
+      updatedBy: 'test',
+      queueUrl: queueUrlOf(destination.id),
+      dlqUrl: dlqUrlOf(destination.id),
+    });
+  }
+  management = createManagementHandler({
+    DESTINATIONS_TABLE: provisioned.tables.destinations,
+    AUDIT_TABLE: provisioned.tables.audit,
+    NAME_PREFIX: harness.namePrefix,
+    VENDOR_ACCOUNT_ID: ACCOUNT,
+    AWS_ENDPOINT_URL: endpoint(),
+    AWS_REGION: REGION,
+  });
   replay = replayFunction({ config, namePrefix: harness.namePrefix, provisioned }).handler;
   customer = await customerAccess(destinationOf('broken'), target());
   expect(customer.accountId).toBe(ACCOUNT);
@@ -436,7 +465,7 @@ describe('replay of the DLQ of a permanently failed S3 destination (bucket missi
     const error = await invokeReplay({ destinationId: 'nope', source: 'dlq' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ReplayRequestError);
     expect((error as Error).message).toContain('unknown destination "nope"');
-    expect((error as Error).message).toContain('broken, archive, limited, contended, crashed, bus');
+    expect((error as Error).message).toContain('archive, audited, broken, bus, contended, crashed, limited');
     expect((error as ReplayRequestError).details.map((d) => d.field)).toEqual(['destinationId']);
     expect(await depth(dlqUrlOf('broken'))).toEqual({ visible: 12, hidden: 0 });
   });
@@ -641,6 +670,76 @@ describe('a limited DLQ replay', () => {
       status: 'complete',
       counts: { matched: 25, replayed: 25, skipped: 0, failed: 0 },
     });
+    // One run over two invocations: one started and one finished entry, with the run's counts.
+    const audit = await call(management, 'GET', '/v1/audit?destinationId=limited');
+    expect(audit.body.entries.map((e: { action: string }) => e.action)).toEqual([
+      'replay.finished',
+      'replay.started',
+    ]);
+    expect(audit.body.entries[0].details).toMatchObject({
+      replayId: first.replayId,
+      selection: { source: 'dlq' },
+      counts: { matched: 25, replayed: 25, skipped: 0, failed: 0 },
+    });
+  });
+});
+
+describe('the audit trail of replays', () => {
+  const ONCALL = `arn:aws:iam::${ACCOUNT}:user/oncall`;
+  let posted: string[];
+
+  beforeAll(async () => {
+    posted = await post(eventsFor('audited', 3));
+    expect(await drain('audited')).toBe(3);
+  });
+
+  it('writes replay.started and replay.finished for every replay, with the selection and counts; a dry run writes none', async () => {
+    const request = { destinationId: 'audited', source: 'events', eventIds: posted, requestedBy: ONCALL };
+    const first = await invokeReplay(request);
+    expect(first).toMatchObject({ complete: true, matched: 3, replayed: 3 });
+    expect(await drain('audited')).toBe(3);
+    await invokeReplay({ ...request, dryRun: true });
+    const second = await invokeReplay(request);
+    expect(second).toMatchObject({ complete: true, matched: 3, replayed: 3, resumed: false });
+    expect(await drain('audited')).toBe(3);
+
+    const audit = await call(management, 'GET', '/v1/audit?destinationId=audited');
+    expect(audit.statusCode, audit.raw).toBe(200);
+    const entries = audit.body.entries as Record<string, unknown>[];
+    expect(entries.map((e) => e.action)).toEqual([
+      'replay.finished',
+      'replay.started',
+      'replay.finished',
+      'replay.started',
+    ]);
+    const selection = { source: 'events', eventIds: 3 };
+    for (const entry of entries) {
+      expect(entry).toMatchObject({
+        who: ONCALL,
+        destinationId: 'audited',
+        customerExternalId: 'acct_audited',
+        details: { replayId: first.replayId, selection, whoSelfReported: true },
+      });
+    }
+    expect(entries[0]?.details).toMatchObject({
+      startedAt: second.startedAt,
+      counts: { matched: 3, replayed: 3, skipped: 0, failed: 0 },
+    });
+    expect(entries[3]?.details).toMatchObject({ startedAt: first.startedAt });
+    expect(entries[3]?.details).not.toHaveProperty('counts');
+
+    const finished = await call(management, 'GET', '/v1/audit?action=replay.finished&destinationId=audited');
+    expect(finished.body.entries).toHaveLength(2);
+    expect(finished.body.entries.every((e: { action: string }) => e.action === 'replay.finished')).toBe(true);
+    const started = await call(
+      management,
+      'GET',
+      '/v1/audit?action=replay.started&customerExternalId=acct_audited',
+    );
+    expect(started.body.entries.map((e: { details: { startedAt: string } }) => e.details.startedAt)).toEqual([
+      second.startedAt,
+      first.startedAt,
+    ]);
   });
 });
 
