@@ -5,6 +5,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
+import { runAudit } from './audit-command.js';
 import { runDestinations } from './destinations/index.js';
 import {
   addResults,
@@ -22,6 +23,7 @@ const USAGE = `Usage: npx pushrail <command> [options]
 Commands:
   destinations  list, get, create, update, pause, resume, test, delete and apply destinations at
                 runtime through the management API (npx pushrail destinations --help)
+  audit         the audit trail of destination changes and replays (npx pushrail audit --help)
   replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)`;
 
 /** A run re-invokes the function while it reports `complete: false`, up to this many times. */
@@ -35,6 +37,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'destinations') {
     return runDestinations(rest, {
+      io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    });
+  }
+  if (command === 'audit') {
+    return runAudit(rest, {
       io: { out: (line) => console.log(line), err: (line) => console.error(line) },
     });
   }
