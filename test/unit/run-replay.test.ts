@@ -481,3 +481,43 @@ describe('the replay journal', () => {
     });
   });
 });
+
+describe('the audit entries of a replay', () => {
+  const request: ReplayRequest = {
+    destinationId: 'dest',
+    source: 'dlq',
+    requestedBy: 'arn:aws:iam::1:user/a',
+  };
+
+  it('writes replay.started before anything moves; a failed replay.finished write does not fail the replay', async () => {
+    sqsMock
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [dlqMessage(1, NOW - 60_000)] })
+      .resolves({ Messages: [] });
+    const order: string[] = [];
+    sqsMock.on(SendMessageBatchCommand).callsFake(() => {
+      order.push('moved');
+      return { Successful: [{ Id: '0', MessageId: 'x' }], Failed: [] };
+    });
+    const audit = {
+      append: async (entry: { action: string }) => {
+        order.push(entry.action);
+        if (entry.action === 'replay.finished') throw new Error('audit table throttled');
+      },
+    };
+    const result = await runReplay(request, deps({ audit, customerExternalId: 'acct_1' }));
+    expect(result).toMatchObject({ complete: true, matched: 1, replayed: 1 });
+    expect(order).toEqual(['replay.started', 'moved', 'replay.finished']);
+  });
+
+  it('writes nothing for a dry run, and no replay.started when it continues a run', async () => {
+    sqsMock.on(ReceiveMessageCommand).resolves({ Messages: [] });
+    const actions: string[] = [];
+    const audit = { append: async (entry: { action: string }) => void actions.push(entry.action) };
+    await runReplay({ ...request, dryRun: true }, deps({ audit }));
+    expect(actions).toEqual([]);
+    journalHolds(request, undefined, new Date(NOW - 60_000).toISOString());
+    await runReplay(request, deps({ audit }));
+    expect(actions).toEqual(['replay.finished']);
+  });
+});
