@@ -90,6 +90,8 @@ export interface ProvisionerHandlerOptions {
    * a faster teardown retry).
    */
   readonly deps?: (deps: ProvisionerDeps) => ProvisionerDeps;
+  /** Stands in for the provisioner (unit tests of the event dispatch). @default createProvisioner */
+  readonly provisioner?: (deps: ProvisionerDeps) => Provisioner;
 }
 
 /**
@@ -146,7 +148,8 @@ export function createProvisionerHandler(
       error: (message, extra) => logger.error(message, extra ?? {}),
     },
   };
-  const provisioner: Provisioner = createProvisioner(options.deps ? options.deps(base) : base);
+  const deps = options.deps ? options.deps(base) : base;
+  const provisioner: Provisioner = (options.provisioner ?? createProvisioner)(deps);
 
   return async (event, context) => {
     logger.addContext(context);

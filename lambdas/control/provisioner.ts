@@ -8,6 +8,8 @@ import {
   ensureQueue,
   findQueueUrl,
   moveToDlq,
+  OWNER_TAG,
+  ownedQueueUrls,
   queueArn,
   queueDepth,
   receiveMessages,
@@ -144,6 +146,8 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     },
     list: () => deps.mappings.list(),
   };
+  // Teardown finds the queues it made by this tag, DLQs of deleted destinations included.
+  const owned = { [OWNER_TAG]: deps.namePrefix };
   // One run per destination at a time in this process: a notify during a reconcile waits its turn.
   const running = new Map<string, Promise<void>>();
 
@@ -185,11 +189,12 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
   async function provide(record: DestinationRecord): Promise<void> {
     const { destination, version } = record;
     const names = queueNames(deps.namePrefix, destination.id);
-    const dlqUrl = await ensureQueue(deps.sqs, names.dlq, deadLetterQueueAttributes());
+    const dlqUrl = await ensureQueue(deps.sqs, names.dlq, deadLetterQueueAttributes(), owned);
     const queueUrl = await ensureQueue(
       deps.sqs,
       names.queue,
       destinationQueueAttributes(destination, await queueArn(deps.sqs, dlqUrl)),
+      owned,
     );
     let current: ProvisioningState = record;
     const write = async (state: ProvisioningState): Promise<boolean> => {
@@ -260,7 +265,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
    * more DLQ copy: at least once, never none). Messages in flight come back and move on a later run.
    */
   async function moveLeftovers(destinationId: string, queueUrl: string, dlqName: string): Promise<void> {
-    const dlqUrl = await ensureQueue(deps.sqs, dlqName, deadLetterQueueAttributes());
+    const dlqUrl = await ensureQueue(deps.sqs, dlqName, deadLetterQueueAttributes(), owned);
     for (;;) {
       const messages = await receiveMessages(deps.sqs, queueUrl, MOVE_VISIBILITY_SECONDS);
       if (messages.length === 0) return;
@@ -338,6 +343,19 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
         { concurrency: deps.concurrency ?? 4 },
       );
       pending = [...failures.keys()];
+    }
+    // What is left of ours: the DLQs of destinations deleted earlier (kept for their retention), and
+    // queues whose record went without them.
+    try {
+      for (const url of await ownedQueueUrls(deps.sqs, deps.namePrefix)) {
+        await deleteQueue(deps.sqs, url);
+        queuesDeleted += 1;
+      }
+    } catch (error) {
+      failures.set(
+        '(tagged queues)',
+        sanitizeReason(`${(error as Error).name}: ${(error as Error).message}`),
+      );
     }
     if (failures.size > 0) {
       const list = [...failures].slice(0, 10).map(([id, reason]) => `${id} (${reason})`);
