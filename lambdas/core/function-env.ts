@@ -126,4 +126,24 @@ export const MANAGEMENT_ENV = {
   namePrefix: 'NAME_PREFIX',
   /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */
   vendorAccountId: 'VENDOR_ACCOUNT_ID',
+  /**
+   * The provisioner function's name or ARN: after every change the management function invokes it
+   * asynchronously with `{ destinationId }` (adapters/provisioner-trigger.ts). Unset: no trigger, and
+   * the provisioner's periodic reconcile finds the change.
+   */
+  provisionerFunction: 'PROVISIONER_FUNCTION',
+} as const;
+
+/** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
+export const PROVISIONER_ENV = {
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** The stack's name prefix: queue names (core/resources.ts queueNames) and owned secrets. */
+  namePrefix: 'NAME_PREFIX',
+  /** JSON object of each kind's consumer function name or ARN: `{"S3": "...", "EVENTBRIDGE": "..."}`. */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /**
+   * Lambda control-plane calls per second, at most (optional, default 10). The account's whole budget
+   * for them is about 15/s, deploys included.
+   */
+  mappingCallsPerSecond: 'MAPPING_CALLS_PER_SECOND',
 } as const;
