@@ -106,8 +106,15 @@ export const REPLAY_ENV = {
   attemptsTable: 'ATTEMPTS_TABLE',
   queueUrlBase: 'QUEUE_URL_BASE',
   namePrefix: 'NAME_PREFIX',
-  /** `id:TYPE` pairs, comma-separated: which destinations exist (40 × ~50 bytes fits the 4 KB limit). */
+  /**
+   * `id:TYPE` pairs, comma-separated: which destinations exist, for a runtime whose destinations are
+   * fixed (the local runtime's config). The deployed stack sets `destinationsTable` instead.
+   */
   destinations: 'DESTINATIONS',
+  /** The destinations table: destinations and their types come from it (the deployed stack). */
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** The audit trail of changes: replay.started and replay.finished entries. */
+  auditTable: 'AUDIT_TABLE',
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
@@ -126,4 +133,22 @@ export const MANAGEMENT_ENV = {
   namePrefix: 'NAME_PREFIX',
   /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */
   vendorAccountId: 'VENDOR_ACCOUNT_ID',
+  /** The provisioner's function name: invoked asynchronously with `{destinationId}` after a change. */
+  provisionerFunction: 'PROVISIONER_FUNCTION',
+  /**
+   * The consumer function of each kind, as JSON (`{"S3": "<name or ARN>", ...}`): the test send
+   * invokes the destination's kind's consumer synchronously.
+   */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
+} as const;
+
+/** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
+export const PROVISIONER_ENV = {
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** Prefixes the queue names (core/resources.ts queueNames) and the owned secrets' names. */
+  namePrefix: 'NAME_PREFIX',
+  /** The consumer function of each kind, as JSON (`{"S3": "<name or ARN>", ...}`): the mappings' targets. */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /** Event source mapping calls per second, at most (optional, default 10; Lambda allows about 15). */
+  mappingCallsPerSecond: 'MAPPING_CALLS_PER_SECOND',
 } as const;
