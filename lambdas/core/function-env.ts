@@ -106,8 +106,15 @@ export const REPLAY_ENV = {
   attemptsTable: 'ATTEMPTS_TABLE',
   queueUrlBase: 'QUEUE_URL_BASE',
   namePrefix: 'NAME_PREFIX',
-  /** `id:TYPE` pairs, comma-separated: which destinations exist (40 × ~50 bytes fits the 4 KB limit). */
+  /**
+   * `id:TYPE` pairs, comma-separated: which destinations exist, for a runtime whose destinations are
+   * fixed (the local runtime's config). The deployed stack sets `destinationsTable` instead.
+   */
   destinations: 'DESTINATIONS',
+  /** The destinations table: destinations and their types come from it (the deployed stack). */
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** The audit trail of changes: replay.started and replay.finished entries. */
+  auditTable: 'AUDIT_TABLE',
   retentionDays: 'RETENTION_DAYS',
 } as const;
 
@@ -132,6 +139,11 @@ export const MANAGEMENT_ENV = {
    * the provisioner's periodic reconcile finds the change.
    */
   provisionerFunction: 'PROVISIONER_FUNCTION',
+  /**
+   * The consumer function of each kind, as JSON (`{"S3": "<name or ARN>", ...}`): the test send
+   * invokes the destination's kind's consumer synchronously.
+   */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
 } as const;
 
 /** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
