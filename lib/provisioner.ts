@@ -35,7 +35,11 @@ export const PROVISIONER_PERMISSIONS = {
     'sqs:ChangeMessageVisibility',
     'sqs:SendMessage',
     'sqs:TagQueue',
+    // The teardown finds the queues it made by their owner tag (adapters/sqs-queue.ts ownedQueueUrls).
+    'sqs:ListQueueTags',
   ],
+  /** The teardown lists the queues named with the prefix; ListQueues takes no resource (only `*`). */
+  listQueues: ['sqs:ListQueues'],
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
   secrets: ['secretsmanager:DescribeSecret', 'secretsmanager:DeleteSecret'],
 } as const;
@@ -156,7 +160,13 @@ export class Provisioner extends Construct {
         conditions: ontoConsumers,
       }),
     );
-    fn.addToRolePolicy(new PolicyStatement({ actions: [...MAPPING_ACTIONS.list], resources: ['*'] }));
+    // Neither takes a resource (Service Authorization Reference): both only read, and only list.
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...MAPPING_ACTIONS.list, ...PROVISIONER_PERMISSIONS.listQueues],
+        resources: ['*'],
+      }),
+    );
 
     this.schedule = new Rule(this, 'ReconcileSchedule', {
       description: 'Pushrail: reconcile every destination with its queues and event source mapping',
@@ -218,7 +228,8 @@ export class Provisioner extends Construct {
             'Event source mappings have generated ids, so they cannot be named; CreateEventSourceMapping takes ' +
             'no resource at all (Service Authorization Reference). Create, Update, Delete and Get are limited ' +
             "with the lambda:FunctionArn condition to the stack's consumer functions. ListEventSourceMappings " +
-            'supports neither a resource nor a condition; it only reads.',
+            'and sqs:ListQueues (the teardown finds the queues it made, QueueNamePrefix <prefix>-) support ' +
+            'neither a resource nor a condition; they only list.',
           appliesTo: ['Resource::*', nagResource(resources.eventSourceMappings)],
         },
       ],

@@ -63,6 +63,7 @@ describe('provisioner', () => {
           'sqs:DeleteQueue',
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
+          'sqs:ListQueueTags',
           'sqs:ReceiveMessage',
           'sqs:SendMessage',
           'sqs:SetQueueAttributes',
@@ -89,7 +90,7 @@ describe('provisioner', () => {
         resources: [regionalArn('lambda', 'event-source-mapping:*')],
         condition: onConsumers,
       },
-      { actions: ['lambda:ListEventSourceMappings'], resources: ['*'] },
+      { actions: ['lambda:ListEventSourceMappings', 'sqs:ListQueues'], resources: ['*'] },
     ]);
   });
 
