@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 /**
- * The CDK app: `npx cdk synth|deploy [-c config=path] [-c stackName=Name]`.
+ * The CDK app: `npx cdk synth|deploy [-c config=path] [-c stackName=Name]
+ * [-c customerSecretsArnPattern=arn:aws:secretsmanager:<region>:<account>:secret:<prefix>*]`.
  *
- * Loads and validates the destinations config, then builds one environment-agnostic stack (no
- * lookups), so synth runs offline with no credentials. cdk-nag's AwsSolutions checks run on every
- * synth; an unacknowledged finding fails it.
+ * Loads and validates the vendor-level settings of the config (vendor, retentionDays), then builds
+ * one environment-agnostic stack (no lookups), so synth runs offline with no credentials. The
+ * config's destinations are not deployed: they are runtime data, applied with
+ * `npx pushrail destinations apply -f`. cdk-nag's AwsSolutions checks run on every synth; an
+ * unacknowledged finding fails it.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { type PushrailConfig, parseConfigText } from '../lambdas/core/config.js';
+import { parseVendorSettingsText } from '../lambdas/core/config.js';
 import { ConfigError } from '../lambdas/core/errors.js';
-import { DEFAULT_STACK_NAME, PushrailStack } from '../lib/pushrail-stack.js';
+import { DEFAULT_STACK_NAME, DESTINATIONS_APPLY_HINT, PushrailStack } from '../lib/pushrail-stack.js';
 
 const app = new App();
 
@@ -27,7 +30,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function loadConfig(path: string): PushrailConfig {
+function loadVendorSettings(path: string): ReturnType<typeof parseVendorSettingsText> {
   let text: string;
   try {
     text = readFileSync(resolve(path), 'utf8');
@@ -37,7 +40,7 @@ function loadConfig(path: string): PushrailConfig {
     );
   }
   try {
-    return parseConfigText(text, path);
+    return parseVendorSettingsText(text, path);
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
@@ -46,17 +49,26 @@ function loadConfig(path: string): PushrailConfig {
 
 const configPath = contextString('config', 'pushrail.config.json');
 const stackName = contextString('stackName', DEFAULT_STACK_NAME);
-const config = loadConfig(configPath);
+const customerSecretsArnPattern = contextString('customerSecretsArnPattern', '');
+const settings = loadVendorSettings(configPath);
 
 try {
   new PushrailStack(app, stackName, {
-    config,
-    description: `Pushrail event delivery (${config.vendor}, ${config.destinations.length} destinations)`,
+    vendor: settings.vendor,
+    retentionDays: settings.retentionDays,
+    ...(customerSecretsArnPattern ? { customerSecretsArnPattern } : {}),
   });
 } catch (error) {
-  // Construction errors here are input errors (a stack name that cannot prefix queue names, two
-  // destination ids that map to one output name): the message names the fix.
+  // Construction errors here are input errors (a stack name that cannot prefix queue names, a
+  // malformed customerSecretsArnPattern): the message names the fix.
   fail(`cannot build the Pushrail stack: ${(error as Error).message}`);
+}
+
+if (settings.destinationCount > 0) {
+  // stderr: `cdk synth` prints the template on stdout.
+  console.error(
+    `${configPath} lists ${settings.destinationCount} destination(s); ${DESTINATIONS_APPLY_HINT.replace('pushrail.config.json', configPath).replace('<stack>', stackName)}`,
+  );
 }
 
 Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

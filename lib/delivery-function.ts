@@ -1,14 +1,13 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { deliveryEnvironment } from '../lambdas/core/function-env.js';
-import type { Destination } from '../lambdas/destinations/index.js';
-import { deliverySettings, kindOf } from '../lambdas/destinations/index.js';
+import { tableDeliveryEnvironment } from '../lambdas/core/function-env.js';
+import { type DestinationType, KINDS } from '../lambdas/destinations/index.js';
 import { PushrailFunction } from './pushrail-function.js';
+import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
 /**
  * What a consumer's function may do with each table, from the calls its adapters make
@@ -28,47 +27,35 @@ export const DELIVERY_TABLE_ACTIONS = {
     'dynamodb:UpdateItem',
     'dynamodb:DeleteItem',
   ],
+  /**
+   * adapters/destination-source.ts: a batch's destination (`get`) and the catalog version
+   * (`catalogVersion`), both GetItem; it never lists the table.
+   */
+  destinations: ['dynamodb:GetItem'],
 } as const;
 
-/** Lambda's limit on a function's environment: every name and value together. */
-export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
-
 /**
- * Bytes counted for a value only known at deploy time (a table name, a queue URL): more than either
- * can take (a queue URL is `https://sqs.<region>.amazonaws.com/<account>/` plus at most 80 characters).
+ * What a consumer's event source mappings and its own backoff need on the destination queues
+ * (ChangeMessageVisibility is how a transient failure waits). SendMessage (which covers
+ * SendMessageBatch) is allowed on the DLQs only: a consumer never re-sends to a work queue.
  */
-const DEPLOY_TIME_VALUE_BYTES = 160;
+export const DELIVERY_QUEUE_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueAttributes',
+] as const;
 
-/** Per variable, room for the quotes and separators of the JSON the limit may be measured on. */
-const PER_VARIABLE_BYTES = 6;
-
-/** The variables the house function adds (see PushrailFunction), the service name at 64 bytes. */
-const HOUSE_VARIABLES_BYTES =
-  'NODE_OPTIONS'.length +
-  '--enable-source-maps'.length +
-  'POWERTOOLS_SERVICE_NAME'.length +
-  64 +
-  2 * PER_VARIABLE_BYTES;
-
-/** An upper bound of the deployed size of an environment whose values may be tokens. */
-function environmentBytes(environment: Readonly<Record<string, string>>): number {
-  let bytes = HOUSE_VARIABLES_BYTES;
-  for (const [name, value] of Object.entries(environment)) {
-    bytes += Buffer.byteLength(name) + PER_VARIABLE_BYTES;
-    // JSON.stringify: a config entry's quotes and backslashes are escaped once more in that JSON.
-    bytes += Token.isUnresolved(value) ? DEPLOY_TIME_VALUE_BYTES : Buffer.byteLength(JSON.stringify(value));
-  }
-  return bytes;
-}
-
-/** What every destination consumer is wired to: its queues, the tables, and config-wide settings. */
-export interface DeliveryFunctionResources {
+/** What every consumer is wired to: the tables, the runtime resources and config-wide settings. */
+export interface DeliveryFunctionProps {
+  /** The kind this function delivers (its `delivery` descriptor in lambdas/destinations). */
+  readonly type: DestinationType;
   /** The vendor of the config (`VENDOR`). */
   readonly vendor: string;
-  /** The destination's work queue, consumed through the event source mapping. */
-  readonly queue: IQueue;
-  /** The destination's dead-letter queue: the only queue the function sends to. */
-  readonly dlq: IQueue;
+  /** Prefix of the queue names (`NAME_PREFIX`) and the patterns built from it. */
+  readonly resources: RuntimeResources;
+  /** The destinations at runtime (`TABLES.destinations`): each batch's destination is read here. */
+  readonly destinationsTable: ITable;
   /** The event store (`TABLES.events`): its name is in every consumer's environment. */
   readonly eventsTable: ITable;
   /** The S3 seals table (`TABLES.seals`): its name is in every consumer's environment. */
@@ -78,101 +65,125 @@ export interface DeliveryFunctionResources {
   /** Days attempt records and seals are kept (DynamoDB TTL). */
   readonly retentionDays: number;
   /**
+   * Secrets of ACCESS_KEY destinations that are not Pushrail's own (a `secretArn` given in a
+   * destination), as an ARN pattern: the consumer may read these besides the secrets the management
+   * API stores under `pushrail/<namePrefix>/`.
+   * @default - none: only Pushrail's own secrets
+   */
+  readonly customerSecretsArnPattern?: string;
+  /**
    * How long the function's log events are kept.
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
 }
 
-export interface DeliveryFunctionProps extends DeliveryFunctionResources {
-  /**
-   * The validated config entry of the destination (passed whole to the function as `DESTINATION`).
-   * Its kind (lambdas/destinations/index.ts) gives the handler, timeout, memory, table access and
-   * the event source mapping's batching.
-   */
-  readonly destination: Destination;
-}
-
 /**
- * One destination's consumer: a house function on the destination queue, reporting partial batch
- * failures, with a role that can do exactly what delivery to that one destination needs.
+ * The consumer of one destination kind: one function serves every destination of that kind, each
+ * through an event source mapping the provisioner creates on the destination's queue. A batch finds
+ * its destination in the destinations table by the queue it came from (`eventSourceARN`).
  *
- * - Queue: what the event source mapping needs on the work queue (receive, delete, and change
- *   visibility, which the consumer also uses to back off); `sqs:SendMessage` on its own DLQ only.
- * - Tables: the actions of `DELIVERY_TABLE_ACTIONS` on the tables the consumer uses, and no others.
- * - Customer access: `sts:AssumeRole` on the destination's role ARN (ASSUME_ROLE) or
- *   `secretsmanager:GetSecretValue` on its secret ARN (ACCESS_KEY), never both and never a wildcard.
- *   The customer's bucket or bus is reached with those credentials only, so the role itself holds no
- *   S3 or EventBridge permission.
+ * Its role is as tight as destinations known only at run time allow:
+ * - Queues: `DELIVERY_QUEUE_ACTIONS` on the stack's queues (by name prefix), SendMessage on its DLQs.
+ * - Tables: the actions of `DELIVERY_TABLE_ACTIONS` on the tables its kind uses, and no others.
+ * - Customer access: `sts:AssumeRole` on any role (ASSUME_ROLE; the customer's trust policy and the
+ *   ExternalId are the guard) and `secretsmanager:GetSecretValue` on Pushrail's own secrets plus
+ *   `customerSecretsArnPattern` (ACCESS_KEY). The customer's bucket or bus is reached with those
+ *   credentials only, so the role itself holds no S3 or EventBridge permission.
  */
 export class DeliveryFunction extends Construct {
   public readonly lambda: PushrailFunction;
-  public readonly eventSource: SqsEventSource;
+  public readonly type: DestinationType;
 
   public constructor(scope: Construct, id: string, props: DeliveryFunctionProps) {
     super(scope, id);
-    const { destination } = props;
+    this.type = props.type;
+    const kind = KINDS[props.type];
+    const { delivery } = kind;
+    const { resources } = props;
 
-    const environment = deliveryEnvironment({
-      destination,
-      vendor: props.vendor,
-      eventsTable: props.eventsTable.tableName,
-      sealsTable: props.sealsTable.tableName,
-      attemptsTable: props.attemptsTable.tableName,
-      sourceQueueUrl: props.queue.queueUrl,
-      dlqUrl: props.dlq.queueUrl,
-      retentionDays: props.retentionDays,
-    });
-    // The config schema allows entries (100 eventTypes, long ARNs) whose JSON would overflow the
-    // environment; failing here names the destination, instead of a rollback halfway through a deploy.
-    const bytes = environmentBytes(environment);
-    if (bytes > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
-      throw new Error(
-        `destination ${destination.id}: its consumer's environment would take up to ${bytes} bytes, over ` +
-          `Lambda's ${LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit; its config entry alone is ` +
-          `${Buffer.byteLength(JSON.stringify(destination))} bytes: shorten eventTypes (use "prefix*" patterns)`,
-      );
-    }
-
-    const { delivery } = kindOf(destination);
-    const settings = deliverySettings(destination);
-    this.lambda = new PushrailFunction(this, delivery.functionId, {
+    this.lambda = new PushrailFunction(this, 'Function', {
       entry: delivery.entry,
       serviceName: delivery.serviceName,
-      description: delivery.describe(destination),
-      timeout: Duration.seconds(settings.timeoutSeconds),
-      memorySize: settings.memoryMb,
+      description: `Pushrail ${delivery.label}: delivers every ${kind.title} destination, from its queue`,
+      timeout: Duration.seconds(delivery.timeoutSeconds),
+      memorySize: delivery.memoryMb,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
-      environment,
+      environment: tableDeliveryEnvironment({
+        destinationsTable: props.destinationsTable.tableName,
+        namePrefix: resources.namePrefix,
+        vendor: props.vendor,
+        eventsTable: props.eventsTable.tableName,
+        sealsTable: props.sealsTable.tableName,
+        attemptsTable: props.attemptsTable.tableName,
+        retentionDays: props.retentionDays,
+      }),
     });
     const fn = this.lambda.function;
 
     if (delivery.readsStoredEvents) props.eventsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.events);
     props.attemptsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.attempts);
     if (delivery.usesSeals) props.sealsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.seals);
+    props.destinationsTable.grant(fn, ...DELIVERY_TABLE_ACTIONS.destinations);
 
-    // Binding grants the consume permissions on this queue only (ReceiveMessage, DeleteMessage,
-    // ChangeMessageVisibility, GetQueueAttributes, GetQueueUrl).
-    this.eventSource = new SqsEventSource(props.queue, {
-      batchSize: settings.batchSize,
-      maxBatchingWindow: Duration.seconds(settings.windowSeconds),
-      reportBatchItemFailures: true,
-      ...(settings.maxConcurrency !== undefined ? { maxConcurrency: settings.maxConcurrency } : {}),
-    });
-    fn.addEventSource(this.eventSource);
-
-    // SendMessage covers SendMessageBatch. No GetQueueUrl: the DLQ URL is in the environment.
     fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.dlq.queueArn] }),
+      new PolicyStatement({ actions: [...DELIVERY_QUEUE_ACTIONS], resources: [resources.queues.arn] }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [resources.deadLetterQueues.arn] }),
+    );
+    // IAM matches a secret's complete ARN (with the 6-character suffix Secrets Manager appends); the
+    // trailing `*` of the patterns covers it.
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [
+          resources.ownedSecrets.arn,
+          ...(props.customerSecretsArnPattern ? [props.customerSecretsArnPattern] : []),
+        ],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [resources.customerRoles.arn] }),
     );
 
-    // The secret's complete ARN (with the 6-character suffix Secrets Manager appends) is what IAM
-    // matches; the config's secretArn is used as given, so it must be the complete ARN.
-    const { auth } = destination;
-    fn.addToRolePolicy(
-      auth.mode === 'ASSUME_ROLE'
-        ? new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [auth.roleArn] })
-        : new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [auth.secretArn] }),
+    this.acknowledgeNagFindings(props);
+  }
+
+  private acknowledgeNagFindings(props: DeliveryFunctionProps): void {
+    const { resources } = props;
+    const secrets = [nagResource(resources.ownedSecrets)];
+    if (props.customerSecretsArnPattern) secrets.push(nagResource(props.customerSecretsArnPattern));
+    NagSuppressions.addResourceSuppressions(
+      this.lambda.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Destinations are runtime data (the destinations table), so their queues are known by name prefix ' +
+            'only: the consumer may consume the queues of its stack (<prefix>-*, which its event source ' +
+            'mappings read) and send to the DLQs of its stack (<prefix>-*-dlq), nothing else on SQS.',
+          appliesTo: [nagResource(resources.queues), nagResource(resources.deadLetterQueues)],
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ACCESS_KEY destinations keep their keys in Secrets Manager under the prefix Pushrail owns ' +
+            '(pushrail/<prefix>/<destination id>, written by the management API), plus the pattern the ' +
+            'vendor gave for secrets it keeps itself (customerSecretsArnPattern), if any; read only.',
+          appliesTo: secrets,
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ASSUME_ROLE destinations name the role of their customer at run time, in any account, so no role ' +
+            'ARN can be listed at deploy time. The guard is on the customer side: the trust policy of the role ' +
+            'names the vendor account and requires the ExternalId of the destination (generated by Pushrail, ' +
+            'per AWS confused-deputy guidance), which the consumer sends with every AssumeRole.',
+          appliesTo: [nagResource(resources.customerRoles)],
+        },
+      ],
+      true,
     );
   }
 }

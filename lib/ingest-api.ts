@@ -16,16 +16,27 @@ import {
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { HttpError, IngestUnavailableError, InvalidApiKeyError } from '../lambdas/core/errors.js';
 import { INGEST_ENV } from '../lambdas/core/function-env.js';
-import type { Route } from '../lambdas/core/routing.js';
 import { PushrailFunction } from './pushrail-function.js';
+import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
 /** The stage every URL goes through (`https://<api>.execute-api.<region>.amazonaws.com/prod/v1/events`). */
 export const STAGE_NAME = 'prod';
+
+/** The answer to a request without the credentials its route takes, or to a route that does not exist. */
+export const MISSING_CREDENTIALS = new HttpError(
+  403,
+  'FORBIDDEN',
+  'no such route, or the request lacks its credentials: POST /v1/events takes an x-api-key header, the ' +
+    'management routes an IAM (SigV4) signature',
+  [{ field: 'authorization', message: 'missing' }],
+);
+
+/** What ingest reads of the destinations table (adapters/route-cache.ts through DestinationStore). */
+export const INGEST_DESTINATIONS_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Scan'] as const;
 
 /** Path of the ingest endpoint, below the stage. */
 export const EVENTS_PATH = '/v1/events';
@@ -35,10 +46,13 @@ export interface IngestApiProps {
   readonly eventsTable: ITable;
   /** The Powertools idempotency table (`TABLES.idempotency`). */
   readonly idempotencyTable: ITable;
-  /** Every destination queue: the function may send to these and nothing else. */
-  readonly destinationQueues: readonly IQueue[];
-  /** The routing table, inlined into the bundle (see INGEST_ENV.routes). */
-  readonly routes: readonly Route[];
+  /**
+   * The destinations at runtime (`TABLES.destinations`): ingest routes each event to the customer's
+   * destinations found here (cached per container, refreshed within 30 s).
+   */
+  readonly destinationsTable: ITable;
+  /** Prefix of the queue names (`NAME_PREFIX`): the function may send to the stack's queues only. */
+  readonly resources: RuntimeResources;
   /** Days events and idempotency records are kept (DynamoDB TTL). */
   readonly retentionDays: number;
   /**
@@ -107,28 +121,28 @@ export class IngestApi extends Construct {
         [INGEST_ENV.idempotencyTable]: props.idempotencyTable.tableName,
         [INGEST_ENV.queueUrlBase]: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
         [INGEST_ENV.retentionDays]: String(props.retentionDays),
+        // Routes come from the table (adapters/route-cache.ts) when both of these are set.
+        [INGEST_ENV.destinationsTable]: props.destinationsTable.tableName,
+        [INGEST_ENV.namePrefix]: props.resources.namePrefix,
       },
-      // The routing table grows with the destinations and would overflow the 4 KB environment.
-      define: { [`process.env.${INGEST_ENV.routes}`]: JSON.stringify(JSON.stringify(props.routes)) },
     });
     const fn = this.ingestFunction.function;
     props.eventsTable.grantReadWriteData(fn);
     props.idempotencyTable.grantReadWriteData(fn);
-    if (props.destinationQueues.length > 0) {
-      // SendMessage covers SendMessageBatch. No GetQueueUrl: the function builds URLs from names.
-      fn.addToRolePolicy(
-        new PolicyStatement({
-          actions: ['sqs:SendMessage'],
-          resources: props.destinationQueues.map((q) => q.queueArn),
-        }),
-      );
-    }
+    // adapters/route-cache.ts: the catalog version (GetItem) and, after a change, every destination
+    // (DestinationStore.list, a Scan). Nothing else, and no write.
+    props.destinationsTable.grant(fn, ...INGEST_DESTINATIONS_ACTIONS);
+    // SendMessage covers SendMessageBatch. No GetQueueUrl: the function builds URLs from names.
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.resources.queues.arn] }),
+    );
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', { retention: logRetention });
 
     this.api = new RestApi(this, 'Api', {
       restApiName: `${Stack.of(this).stackName}-ingest`,
-      description: 'Pushrail ingest API: POST /v1/events with x-api-key',
+      description:
+        'Pushrail API: POST /v1/events with x-api-key (producers); /v1/destinations and /v1/audit with IAM (SigV4)',
       // Producers are servers, not browsers spread over the world: no CloudFront edge in front.
       endpointTypes: [EndpointType.REGIONAL],
       // Compressed requests need no setting: API Gateway decompresses gzip and deflate request bodies
@@ -198,7 +212,7 @@ export class IngestApi extends Construct {
     // The stack's ApiUrl output replaces RestApi's own (which ends in "/", so `${url}/v1/events` breaks).
     this.api.node.tryRemoveChild('Endpoint');
 
-    this.acknowledgeNagFindings(post);
+    this.acknowledgeNagFindings(post, props.resources);
   }
 
   /**
@@ -216,15 +230,17 @@ export class IngestApi extends Construct {
     };
     const json = (error: HttpError): string => JSON.stringify(error.toBody());
 
-    // A missing or wrong key, and a path or method that does not exist: API Gateway answers the latter
-    // "Missing Authentication Token" so as not to reveal which routes exist; we keep that, with one body.
+    // A missing or wrong key on POST /v1/events.
     const invalidKey = new InvalidApiKeyError();
     add('InvalidApiKey', ResponseType.INVALID_API_KEY, json(invalidKey), invalidKey.statusCode);
+    // An unsigned request to an IAM route (a producer's x-api-key alone included), and a path or method
+    // that does not exist: API Gateway answers both "Missing Authentication Token", so as not to reveal
+    // which routes exist; we keep that, with one body naming both ways in.
     add(
       'MissingAuthenticationToken',
       ResponseType.MISSING_AUTHENTICATION_TOKEN,
-      json(invalidKey),
-      invalidKey.statusCode,
+      json(MISSING_CREDENTIALS),
+      MISSING_CREDENTIALS.statusCode,
     );
 
     add(
@@ -290,7 +306,20 @@ export class IngestApi extends Construct {
   }
 
   /** cdk-nag findings that are the product's contract, each on the resource it concerns, with the reason. */
-  private acknowledgeNagFindings(method: Method): void {
+  private acknowledgeNagFindings(method: Method, resources: RuntimeResources): void {
+    NagSuppressions.addResourceSuppressions(
+      this.ingestFunction.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "Destinations are runtime data, so their queues are known by the stack's name prefix only " +
+            '(<prefix>-<destination id>): ingest may SendMessage to those, and do nothing else on SQS.',
+          appliesTo: [nagResource(resources.queues)],
+        },
+      ],
+      true,
+    );
     NagSuppressions.addResourceSuppressions(this.api, [
       {
         id: 'AwsSolutions-APIG2',

@@ -62,6 +62,11 @@ export interface PushrailFunctionProps {
    */
   readonly define?: Readonly<Record<string, string>>;
   /**
+   * Concurrent executions reserved for (and the most allowed to) the function.
+   * @default - none: the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * How long the function's log events are kept.
    * @default RetentionDays.ONE_MONTH
    */
@@ -112,6 +117,9 @@ export class PushrailFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(30),
+      ...(props.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       role,
       logGroup: this.logGroup,
       projectRoot: REPO_ROOT,

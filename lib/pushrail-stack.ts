@@ -1,122 +1,152 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import type { PushrailConfig } from '../lambdas/core/config.js';
-import { queueNames, TABLES } from '../lambdas/core/resources.js';
-import { routingTable } from '../lambdas/core/routing.js';
-import { deliverySettings } from '../lambdas/destinations/index.js';
-import { DeliveryFunction, type DeliveryFunctionResources } from './delivery-function.js';
-import { DestinationQueue } from './destination-queue.js';
+import type { VendorSettings } from '../lambdas/core/config.js';
+import { TABLES } from '../lambdas/core/resources.js';
+import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/destinations/index.js';
+import { DeliveryFunction } from './delivery-function.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
+import { ManagementApi } from './management-api.js';
+import { Provisioner } from './provisioner.js';
 import { Replay } from './replay.js';
+import { RuntimeResources } from './runtime-resources.js';
 import { type TableRole, Tables, tableConstructId } from './tables.js';
 
 /** The stack name when `-c stackName=` is not given. */
 export const DEFAULT_STACK_NAME = 'Pushrail';
 
-export interface PushrailStackProps extends StackProps {
-  /** The validated destinations config. */
-  readonly config: PushrailConfig;
-}
+/** How destinations get into a deployed stack: they are not part of it. */
+export const DESTINATIONS_APPLY_HINT =
+  'destinations are not deployed: apply them with `npx pushrail destinations apply -f pushrail.config.json --stack <stack>`, ' +
+  'or create them through the management API';
 
-/** `acme-s3-archive` → `AcmeS3Archive`: construct and output ids derived from a destination id. */
-export function pascalCase(id: string): string {
-  return id
-    .split('-')
-    .filter((part) => part.length > 0)
-    .map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`)
-    .join('');
+/**
+ * A Secrets Manager ARN pattern of one account: a wildcard only at the end of the name, so it names
+ * a prefix of secrets and not every secret of the account.
+ */
+const SECRETS_ARN_PATTERN =
+  /^arn:aws[a-z-]*:secretsmanager:(?:[a-z]{2}(?:-[a-z]+)+-\d|\*):\d{12}:secret:[A-Za-z0-9/_+=.@-]+\*?$/;
+
+export interface PushrailStackProps extends StackProps, VendorSettings {
+  /**
+   * Where the vendor keeps secrets of ACCESS_KEY destinations itself (a `secretArn` given with a
+   * destination, rather than keys posted to the management API), as an ARN pattern with at most a
+   * trailing `*`, e.g. `arn:aws:secretsmanager:us-east-1:123456789012:secret:customers/pushrail/*`.
+   * The consumers may read these too. A secret outside both this and Pushrail's own prefix is refused
+   * by IAM at delivery (AccessDenied: the destination's events dead-letter, and its test send says so).
+   * @default - Pushrail's own secrets only (`pushrail/<stack name>/*`)
+   */
+  readonly customerSecretsArnPattern?: string;
 }
 
 /**
- * Pushrail: the ingest API, the event store, per destination a queue (with its DLQ) and the consumer
- * that delivers from it (S3 batcher or EventBridge sender), and the on-call replay function.
+ * Pushrail: the platform that destinations run on, with no resource per destination (DESIGN.md
+ * "Flow"): the API (ingest with API keys, management with IAM), the tables, one consumer function
+ * per destination kind, the provisioner that gives each destination its queues and event source
+ * mapping at run time, and the on-call replay function. Destinations are rows of the destinations
+ * table, created through the management API (or `npx pushrail destinations apply -f`), so the
+ * template is the same whatever the config lists.
  *
- * The stack name prefixes every physical name Pushrail chooses (the queue names the ingest function
- * routes to), so two stacks in one account never collide.
+ * The stack name prefixes every physical name Pushrail chooses (the queues the provisioner creates,
+ * the secrets the management API stores), so two stacks in one account never collide.
  */
 export class PushrailStack extends Stack {
   /** Pushrail's DynamoDB tables by role (TABLES). */
   public readonly tables: Readonly<Record<TableRole, ITable>>;
-  public readonly destinationQueues: Readonly<Record<string, DestinationQueue>>;
-  /** The consumer of each destination, by destination id. */
-  public readonly consumers: Readonly<Record<string, DeliveryFunction>>;
+  /** The name prefix and the ARN patterns of what is created at run time. */
+  public readonly runtimeResources: RuntimeResources;
+  /** The consumer of each destination kind. */
+  public readonly consumers: Readonly<Record<DestinationType, DeliveryFunction>>;
   public readonly ingestApi: IngestApi;
+  public readonly managementApi: ManagementApi;
+  public readonly provisioner: Provisioner;
   /** The on-call replay function (output `ReplayFunctionName`). */
   public readonly replay: Replay;
 
   public constructor(scope: Construct, id: string, props: PushrailStackProps) {
-    super(scope, id, props);
-    const { config } = props;
-    const namePrefix = this.stackName;
-    // Fails early, naming the rule, if the stack name cannot prefix queue names.
-    queueNames(namePrefix, 'x');
+    super(scope, id, {
+      description: `Pushrail event delivery (${props.vendor}); ${DESTINATIONS_APPLY_HINT}`,
+      ...props,
+    });
+    if (
+      props.customerSecretsArnPattern !== undefined &&
+      !SECRETS_ARN_PATTERN.test(props.customerSecretsArnPattern)
+    ) {
+      throw new Error(
+        `customerSecretsArnPattern "${props.customerSecretsArnPattern}" must be a Secrets Manager ARN of one ` +
+          'account with a name prefix and at most a trailing "*" (arn:aws:secretsmanager:<region>:<account>:secret:<prefix>*)',
+      );
+    }
+    this.runtimeResources = new RuntimeResources(this.stackName);
 
     // 'EventStore' is the construct id the tables were first deployed under: renaming it would replace
     // the retained tables (new logical ids) instead of keeping them.
     this.tables = new Tables(this, 'EventStore').tables;
 
-    const queues: Record<string, DestinationQueue> = {};
-    const consumers: Record<string, DeliveryFunction> = {};
-    const idOwners = new Map<string, string>();
-    for (const destination of config.destinations) {
-      const constructId = pascalCase(destination.id);
-      const owner = idOwners.get(constructId);
-      if (owner !== undefined) {
-        throw new Error(
-          `destinations "${owner}" and "${destination.id}" both map to the output name ${constructId}; rename one`,
-        );
-      }
-      idOwners.set(constructId, destination.id);
-      const queue = new DestinationQueue(this, `${constructId}Destination`, {
-        namePrefix,
-        destinationId: destination.id,
-        // From the delivery function's timeout and batching window: see deliverySettings.
-        visibilityTimeout: Duration.seconds(deliverySettings(destination).visibilityTimeoutSeconds),
-      });
-      queues[destination.id] = queue;
-      const resources: DeliveryFunctionResources = {
-        vendor: config.vendor,
-        queue: queue.queue,
-        dlq: queue.dlq,
+    const consumers: Partial<Record<DestinationType, DeliveryFunction>> = {};
+    for (const type of DESTINATION_TYPES) {
+      consumers[type] = new DeliveryFunction(this, KINDS[type].delivery.functionId, {
+        type,
+        vendor: props.vendor,
+        resources: this.runtimeResources,
+        destinationsTable: this.tables.destinations,
         eventsTable: this.tables.events,
         sealsTable: this.tables.seals,
         attemptsTable: this.tables.attempts,
-        retentionDays: config.retentionDays,
-      };
-      consumers[destination.id] = new DeliveryFunction(this, `${constructId}Consumer`, {
-        ...resources,
-        destination,
+        retentionDays: props.retentionDays,
+        ...(props.customerSecretsArnPattern
+          ? { customerSecretsArnPattern: props.customerSecretsArnPattern }
+          : {}),
       });
     }
-    this.destinationQueues = queues;
-    this.consumers = consumers;
+    this.consumers = consumers as Record<DestinationType, DeliveryFunction>;
+    const consumerFunctions: Partial<Record<DestinationType, IFunction>> = {};
+    for (const type of DESTINATION_TYPES) consumerFunctions[type] = this.consumers[type].lambda.function;
+    const consumerFunctionsByType = consumerFunctions as Record<DestinationType, IFunction>;
 
     this.ingestApi = new IngestApi(this, 'IngestApi', {
       eventsTable: this.tables.events,
       idempotencyTable: this.tables.idempotency,
-      destinationQueues: Object.values(queues).map((q) => q.queue),
-      routes: routingTable(config, namePrefix),
-      retentionDays: config.retentionDays,
+      destinationsTable: this.tables.destinations,
+      resources: this.runtimeResources,
+      retentionDays: props.retentionDays,
     });
+
+    this.provisioner = new Provisioner(this, 'Provisioner', {
+      resources: this.runtimeResources,
+      destinationsTable: this.tables.destinations,
+      consumers: consumerFunctionsByType,
+    });
+
+    this.managementApi = new ManagementApi(this, 'ManagementApi', {
+      api: this.ingestApi.api,
+      resources: this.runtimeResources,
+      destinationsTable: this.tables.destinations,
+      auditTable: this.tables.audit,
+      provisioner: this.provisioner.provisionerFunction.function,
+      consumers: consumerFunctionsByType,
+    });
+    // Deleted before the teardown runs, so no change made meanwhile gives the provisioner new work.
+    this.managementApi.managementFunction.node.addDependency(this.provisioner.teardown);
 
     this.replay = new Replay(this, 'Replay', {
-      namePrefix,
-      destinations: config.destinations.map((d) => {
-        const queue = queues[d.id] as DestinationQueue;
-        return { id: d.id, type: d.type, queue: queue.queue, dlq: queue.dlq };
-      }),
+      resources: this.runtimeResources,
+      destinationsTable: this.tables.destinations,
       eventsTable: this.tables.events,
       attemptsTable: this.tables.attempts,
-      retentionDays: config.retentionDays,
+      auditTable: this.tables.audit,
+      retentionDays: props.retentionDays,
     });
 
-    this.addOutputs(config);
+    this.addOutputs();
   }
 
-  private addOutputs(config: PushrailConfig): void {
+  private addOutputs(): void {
     new CfnOutput(this, 'ApiUrl', {
-      description: `Base URL of the API; producers POST events to <ApiUrl>${EVENTS_PATH}`,
+      description:
+        `Base URL of the API; producers POST events to <ApiUrl>${EVENTS_PATH}, the management API is ` +
+        '<ApiUrl>/v1/destinations (IAM)',
       value: this.ingestApi.baseUrl,
     });
     new CfnOutput(this, 'ApiKeyId', {
@@ -131,23 +161,23 @@ export class PushrailStack extends Stack {
         '--function-name <name> --cli-binary-format raw-in-base64-out --payload \'{"destinationId":…}\' out.json',
       value: this.replay.replayFunction.function.functionName,
     });
+    new CfnOutput(this, 'ProvisionerFunctionName', {
+      description:
+        'Provisioner: converges destinations to the table (every 5 minutes, and after each change); ' +
+        'its logs say why a destination is FAILED',
+      value: this.provisioner.provisionerFunction.function.functionName,
+    });
+    for (const consumer of Object.values(this.consumers)) {
+      const { delivery, title } = KINDS[consumer.type];
+      new CfnOutput(this, `${delivery.functionId}FunctionName`, {
+        description: `Consumer of every ${title} destination (${delivery.label})`,
+        value: consumer.lambda.function.functionName,
+      });
+    }
     for (const role of Object.keys(TABLES) as TableRole[]) {
       new CfnOutput(this, `${tableConstructId(TABLES[role])}Name`, {
         description: `DynamoDB table: ${role}`,
         value: this.tables[role].tableName,
-      });
-    }
-    for (const destination of config.destinations) {
-      const queues = this.destinationQueues[destination.id];
-      if (!queues) continue; // unreachable: one DestinationQueue per destination above
-      const id = pascalCase(destination.id);
-      new CfnOutput(this, `${id}QueueUrl`, {
-        description: `Queue of destination ${destination.id} (${destination.type})`,
-        value: queues.queue.queueUrl,
-      });
-      new CfnOutput(this, `${id}DlqUrl`, {
-        description: `Dead-letter queue of destination ${destination.id}`,
-        value: queues.dlq.queueUrl,
       });
     }
   }

@@ -154,7 +154,7 @@ export class DeliveryRuntime<D extends Destination, C> {
         return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
       }
       const { destination } = target;
-      const state = this.stateFor(destination);
+      const state = this.stateFor(destination, target.revision);
       state.logger.addContext(context);
       return runDeliveryBatch(
         event,
@@ -264,11 +264,12 @@ export class DeliveryRuntime<D extends Destination, C> {
   }
 
   /**
-   * A destination's clients, kept across batches (credential caches) and rebuilt when its auth or
-   * region changed: new credentials reach the next batch, while the batch in flight holds its own.
+   * A destination's clients, kept across batches (credential caches) and rebuilt when its auth, its
+   * region or its record's revision changed (a rotation of posted keys keeps the secret's ARN): new
+   * credentials reach the next batch, while the batch in flight holds its own.
    */
-  private stateFor(destination: D): PerDestination<C> {
-    const clientKey = JSON.stringify([destination.auth, destination.region]);
+  private stateFor(destination: D, revision: number | undefined): PerDestination<C> {
+    const clientKey = JSON.stringify([destination.auth, destination.region, revision ?? null]);
     const existing = this.destinations.get(destination.id);
     if (existing?.clientKey === clientKey) return existing;
     const state: PerDestination<C> = {

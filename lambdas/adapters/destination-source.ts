@@ -12,6 +12,13 @@ export interface BatchDestination<D extends Destination> {
   readonly destination: D;
   readonly queueUrl: string;
   readonly dlqUrl: string;
+  /**
+   * The record's version (table destinations): it goes up with every operator change, including a
+   * rotation of keys posted to the management API, which changes the secret's value but not its ARN.
+   * The delivery runtime rebuilds its credentials on a new revision, so rotated keys reach the next
+   * batch within the catalog bound instead of the secret cache's minute.
+   */
+  readonly revision?: number;
 }
 
 /**
@@ -84,7 +91,12 @@ export class TableDestinationSource<D extends Destination> implements Destinatio
     }
     // No queue URLs yet: the provisioner has not finished; the messages wait for the next batch.
     if (!record?.queueUrl || !record.dlqUrl || !this.options.accepts(record.destination)) return undefined;
-    return { destination: record.destination, queueUrl: record.queueUrl, dlqUrl: record.dlqUrl };
+    return {
+      destination: record.destination,
+      queueUrl: record.queueUrl,
+      dlqUrl: record.dlqUrl,
+      revision: record.version,
+    };
   }
 
   public async byId(destinationId: string): Promise<D | undefined> {

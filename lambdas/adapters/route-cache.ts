@@ -102,7 +102,7 @@ export function tableRoutes(options: RouteCacheOptions): RouteSource {
   };
 }
 
-/** The routes of the records ingest routes to (isRouted: paused ones too, a requested delete not). */
+/** The routes of the records ingest routes to (isRouted: provisioned ones, paused too, a requested delete not). */
 export function buildIndex(records: readonly DestinationRecord[], namePrefix: string): RouteIndex {
   // The table has no order. Oldest first, then by id, gives every container the same order for the
   // same table, and keeps the order the destinations were added in (a config file's, at start).

@@ -6,6 +6,8 @@ import {
   DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListQueuesCommand,
+  ListQueueTagsCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
@@ -283,9 +285,12 @@ export async function ensureQueue(
   sqs: SQSClient,
   name: string,
   attributes: Record<string, string>,
+  tags?: Record<string, string>,
 ): Promise<string> {
   try {
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: attributes, ...(tags ? { tags } : {}) }),
+    );
     if (!QueueUrl) throw new Error(`CreateQueue ${name} returned no QueueUrl`);
     return QueueUrl;
   } catch (error) {
@@ -367,6 +372,38 @@ export async function receiveMessages(
     }),
   );
   return Messages;
+}
+
+/**
+ * The tag the provisioner puts on the queues it creates, with the stack's name prefix as its value: a
+ * name prefix alone cannot tell them apart from another stack's whose prefix starts the same
+ * (`pushrail` and `pushrail-staging`).
+ */
+export const OWNER_TAG = 'pushrail:name-prefix';
+
+/** The URLs of the queues named `<namePrefix>-...` that carry OWNER_TAG with this prefix. */
+export async function ownedQueueUrls(sqs: SQSClient, namePrefix: string): Promise<string[]> {
+  const owned: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await sqs.send(
+      new ListQueuesCommand({
+        QueueNamePrefix: `${namePrefix}-`,
+        MaxResults: 1000,
+        ...(token ? { NextToken: token } : {}),
+      }),
+    );
+    for (const url of page.QueueUrls ?? []) {
+      try {
+        const { Tags } = await sqs.send(new ListQueueTagsCommand({ QueueUrl: url }));
+        if (Tags?.[OWNER_TAG] === namePrefix) owned.push(url);
+      } catch (error) {
+        if (!queueMissing(error)) throw error;
+      }
+    }
+    token = page.NextToken;
+  } while (token);
+  return owned;
 }
 
 /** Deletes a queue; a queue already gone is done. */

@@ -5,6 +5,7 @@ import {
 } from '@aws-lambda-powertools/event-handler/http';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
@@ -13,6 +14,7 @@ import { DestinationStore } from '../adapters/destination-store.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
+import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
 import { ACCOUNT } from '../core/config-fields.js';
 import {
   DependencyUnavailableError,
@@ -49,7 +51,8 @@ export type ManagementHandler = (
 export interface ManagementOptions {
   /**
    * The provisioner's trigger, called with a destination's id after every change.
-   * @default a no-op (the provisioner's periodic reconcile finds the change)
+   * @default with PROVISIONER_FUNCTION set, an asynchronous invoke of it (adapters/provisioner-trigger.ts);
+   *   otherwise a no-op (the provisioner's periodic reconcile finds the change)
    */
   readonly notify?: (destinationId: string) => Promise<void> | void;
   /** @default a Powertools Logger, service `pushrail-management` */
@@ -91,6 +94,7 @@ export function createManagementHandler(
         .regex(/^[A-Za-z0-9_-]+$/)
         .max(MAX_NAME_PREFIX),
       [MANAGEMENT_ENV.vendorAccountId]: z.string().regex(ACCOUNT, 'must be a 12-digit AWS account id'),
+      [MANAGEMENT_ENV.provisionerFunction]: z.string().min(1).optional(),
     },
     source,
   );
@@ -111,7 +115,7 @@ export function createManagementHandler(
     secrets:
       options.adapters?.secrets ??
       new OwnedSecrets(new SecretsManagerClient(clientConfig), env[MANAGEMENT_ENV.namePrefix]),
-    notify: options.notify ?? (() => undefined),
+    notify: options.notify ?? defaultNotify(env[MANAGEMENT_ENV.provisionerFunction], clientConfig, logger),
     testSend: options.testSend ?? testSenderFromEnv(source, clientConfig),
     vendorAccountId: env[MANAGEMENT_ENV.vendorAccountId],
     logger,
@@ -131,6 +135,15 @@ export function createManagementHandler(
       return json(400, new ValidationError('the request could not be read').toBody(), requestId);
     }
   };
+}
+
+function defaultNotify(
+  provisionerFunction: string | undefined,
+  clientConfig: { region?: string; endpoint?: string },
+  logger: Logger,
+): (destinationId: string) => Promise<void> | void {
+  if (!provisionerFunction) return () => undefined;
+  return provisionerTrigger(new LambdaClient(clientConfig), provisionerFunction, logger);
 }
 
 /** The Lambda entry point. */

@@ -8,12 +8,15 @@ import {
   ensureQueue,
   findQueueUrl,
   moveToDlq,
+  OWNER_TAG,
+  ownedQueueUrls,
   queueArn,
   queueDepth,
   receiveMessages,
 } from '../adapters/sqs-queue.js';
 import { deadLetterQueueAttributes, destinationQueueAttributes } from '../core/destination-queues.js';
 import type { DestinationRecord, DestinationStatus } from '../core/destination-record.js';
+import { MappingInTransitionError } from '../core/errors.js';
 import { sanitizeReason } from '../core/failure-classification.js';
 import { DESTINATION_DELETED } from '../core/failure-codes.js';
 import { fromMessage } from '../core/queue-message.js';
@@ -35,6 +38,9 @@ import type { Destination } from '../destinations/index.js';
  * Every step is idempotent ("already exists" and "already gone" are success) and reads the world
  * rather than remembering it, so a crash between any two steps converges on the next run. A step that
  * throws leaves the status FAILED with the (sanitized) AWS error; the next successful run clears it.
+ * A mapping Lambda is still changing (MappingInTransitionError) is not a failure: the destination stays
+ * PROVISIONING (with the reason) or DELETING, and the next run, the periodic reconcile at the latest,
+ * goes on from there.
  */
 
 /** The queue a mapping reads from. */
@@ -86,6 +92,19 @@ export interface ProvisionerDeps {
   readonly concurrency?: number;
   /** @default a Powertools logger, service pushrail-provisioner */
   readonly logger?: ProvisionerLogger;
+  /**
+   * How teardownAll retries the destinations it could not clear (a mapping Lambda is still creating
+   * cannot be deleted yet). @default { rounds: 6, delayMs: 10_000 }
+   */
+  readonly teardownRetry?: { readonly rounds: number; readonly delayMs: number };
+}
+
+/** What teardownAll removed. */
+export interface TeardownReport {
+  /** The destinations cleared: those of the table and those that only had a mapping. */
+  readonly destinations: number;
+  readonly queuesDeleted: number;
+  readonly secretsDeleted: number;
 }
 
 export interface Provisioner {
@@ -99,6 +118,14 @@ export interface Provisioner {
   reconcileAll(): Promise<void>;
   /** Starts converging a destination now, without waiting (the management API calls it after a change). */
   notify(destinationId: string): void;
+  /**
+   * Removes everything the provisioner created, for the deletion of the stack: every mapping (those of
+   * ids no longer in the table too), every destination queue and DLQ, every secret Pushrail owns.
+   * The records stay: the table's fate is the stack's (its removal policy), and a stack deployed again
+   * onto a retained table provisions them anew. Tries every destination, retries the ones that failed
+   * (teardownRetry), then throws an error naming those still left, so a retry of the deletion finishes.
+   */
+  teardownAll(): Promise<TeardownReport>;
 }
 
 /** How long a forced delete hides the messages it is moving: time to copy them before they reappear. */
@@ -119,6 +146,8 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     },
     list: () => deps.mappings.list(),
   };
+  // Teardown finds the queues it made by this tag, DLQs of deleted destinations included.
+  const owned = { [OWNER_TAG]: deps.namePrefix };
   // One run per destination at a time in this process: a notify during a reconcile waits its turn.
   const running = new Map<string, Promise<void>>();
 
@@ -138,11 +167,11 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     const record = await deps.store.get(destinationId);
     if (!record) {
       // Removed (by us, or by hand): nothing may keep consuming its queue.
-      await mappings.remove(destinationId);
+      await mappings.remove(destinationId).catch(inTransition(destinationId));
       return;
     }
     try {
-      if (record.desired === 'DELETED') await deleteDestination(record);
+      if (record.desired === 'DELETED') await deleteDestination(record).catch(inTransition(destinationId));
       else await provide(record);
     } catch (error) {
       const reason = sanitizeReason(`${(error as Error).name ?? 'Error'}: ${(error as Error).message}`);
@@ -160,11 +189,12 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
   async function provide(record: DestinationRecord): Promise<void> {
     const { destination, version } = record;
     const names = queueNames(deps.namePrefix, destination.id);
-    const dlqUrl = await ensureQueue(deps.sqs, names.dlq, deadLetterQueueAttributes());
+    const dlqUrl = await ensureQueue(deps.sqs, names.dlq, deadLetterQueueAttributes(), owned);
     const queueUrl = await ensureQueue(
       deps.sqs,
       names.queue,
       destinationQueueAttributes(destination, await queueArn(deps.sqs, dlqUrl)),
+      owned,
     );
     let current: ProvisioningState = record;
     const write = async (state: ProvisioningState): Promise<boolean> => {
@@ -179,7 +209,14 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
       if (!(await write({ status: 'PROVISIONING', queueUrl, dlqUrl }))) return;
     }
     const enabled = record.desired === 'ACTIVE';
-    await mappings.ensure(destination, { queueUrl, queueArn: await queueArn(deps.sqs, queueUrl) }, enabled);
+    try {
+      await mappings.ensure(destination, { queueUrl, queueArn: await queueArn(deps.sqs, queueUrl) }, enabled);
+    } catch (error) {
+      if (!(error instanceof MappingInTransitionError)) throw error;
+      logger.info('mapping in transition; the next run goes on', { destinationId: destination.id });
+      await write({ status: 'PROVISIONING', statusReason: sanitizeReason(error.message), queueUrl, dlqUrl });
+      return;
+    }
     const status: DestinationStatus = enabled ? 'ACTIVE' : 'PAUSED';
     await write({ status, queueUrl, dlqUrl });
   }
@@ -228,7 +265,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
    * more DLQ copy: at least once, never none). Messages in flight come back and move on a later run.
    */
   async function moveLeftovers(destinationId: string, queueUrl: string, dlqName: string): Promise<void> {
-    const dlqUrl = await ensureQueue(deps.sqs, dlqName, deadLetterQueueAttributes());
+    const dlqUrl = await ensureQueue(deps.sqs, dlqName, deadLetterQueueAttributes(), owned);
     for (;;) {
       const messages = await receiveMessages(deps.sqs, queueUrl, MOVE_VISIBILITY_SECONDS);
       if (messages.length === 0) return;
@@ -258,6 +295,79 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     }
   }
 
+  /** A mapping still changing stops this run without failing it (DELETING stays DELETING). */
+  function inTransition(destinationId: string) {
+    return (error: unknown): void => {
+      if (!(error instanceof MappingInTransitionError)) throw error;
+      logger.info('mapping in transition; the next run goes on', { destinationId, reason: error.message });
+    };
+  }
+
+  async function teardownAll(): Promise<TeardownReport> {
+    const records = await deps.store.list();
+    const secrets = new Map(records.map((r) => [r.destination.id, r.ownedSecretArn]));
+    const all = [...new Set([...secrets.keys(), ...(await deps.mappings.list())])];
+    let pending = all;
+    const retry = deps.teardownRetry ?? { rounds: 6, delayMs: 10_000 };
+    let queuesDeleted = 0;
+    let secretsDeleted = 0;
+    const failures = new Map<string, string>();
+    for (let round = 0; pending.length > 0 && round < retry.rounds; round += 1) {
+      if (round > 0) await new Promise((r) => setTimeout(r, retry.delayMs));
+      failures.clear();
+      await pMap(
+        pending,
+        async (id) => {
+          try {
+            await mappings.remove(id);
+            const names = queueNames(deps.namePrefix, id);
+            // The DLQs go too: they were the stack's to delete when destinations were stack resources,
+            // and what they hold is still in the events table, which the stack retains.
+            for (const name of [names.queue, names.dlq]) {
+              const url = await findQueueUrl(deps.sqs, name);
+              if (url) {
+                await deleteQueue(deps.sqs, url);
+                queuesDeleted += 1;
+              }
+            }
+            const secretArn = secrets.get(id);
+            if (secretArn) {
+              await deps.deleteSecret(secretArn);
+              secrets.delete(id);
+              secretsDeleted += 1;
+            }
+          } catch (error) {
+            failures.set(id, sanitizeReason(`${(error as Error).name}: ${(error as Error).message}`));
+          }
+        },
+        { concurrency: deps.concurrency ?? 4 },
+      );
+      pending = [...failures.keys()];
+    }
+    // What is left of ours: the DLQs of destinations deleted earlier (kept for their retention), and
+    // queues whose record went without them.
+    try {
+      for (const url of await ownedQueueUrls(deps.sqs, deps.namePrefix)) {
+        await deleteQueue(deps.sqs, url);
+        queuesDeleted += 1;
+      }
+    } catch (error) {
+      failures.set(
+        '(tagged queues)',
+        sanitizeReason(`${(error as Error).name}: ${(error as Error).message}`),
+      );
+    }
+    if (failures.size > 0) {
+      const list = [...failures].slice(0, 10).map(([id, reason]) => `${id} (${reason})`);
+      throw new Error(
+        `teardown left ${failures.size} destination(s) behind after ${retry.rounds} round(s): ${list.join('; ')}`,
+      );
+    }
+    const destinations = all.length;
+    logger.info('teardown finished', { destinations, queuesDeleted, secretsDeleted });
+    return { destinations, queuesDeleted, secretsDeleted };
+  }
+
   async function reconcileAll(): Promise<void> {
     const records = await deps.store.list();
     const ids = new Set(records.map((r) => r.destination.id));
@@ -278,6 +388,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
   return {
     converge,
     reconcileAll,
+    teardownAll,
     notify(destinationId) {
       converge(destinationId).catch(() => {
         // Recorded and logged by converge; the periodic reconcile retries.

@@ -63,7 +63,12 @@ export const DestinationRecordSchema = z.object({
   maskedAccessKeyId: z.string().optional(),
 });
 
-/** Whether ingest routes new events to the destination: every state but a requested delete. */
-export function isRouted(record: Pick<DestinationRecord, 'desired'>): boolean {
-  return record.desired !== 'DELETED';
+/**
+ * Whether ingest routes new events to the destination: once the provisioner has made its queue (the
+ * record has `queueUrl`), in every state but a requested delete. Routing before the queue exists
+ * could only fail the producer's request with a 503 until it does; an event posted before that
+ * moment is not one this destination was set up to receive.
+ */
+export function isRouted(record: Pick<DestinationRecord, 'desired' | 'queueUrl'>): boolean {
+  return record.desired !== 'DELETED' && record.queueUrl !== undefined;
 }

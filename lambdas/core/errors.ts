@@ -338,3 +338,17 @@ export class TestSendUnavailableError extends HttpError {
     this.name = 'TestSendUnavailableError';
   }
 }
+
+/**
+ * An event source mapping that cannot be changed yet: Lambda is still creating, updating or deleting
+ * it (ResourceInUseException, ResourceConflictException, or a mapping in a transitional state), or the
+ * previous mapping of a re-created destination's queue is still Deleting. Not a failure: the
+ * provisioner leaves the destination converging (PROVISIONING, or DELETING) and the next run, the
+ * periodic reconcile at the latest, makes the change.
+ */
+export class MappingInTransitionError extends Error {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MappingInTransitionError';
+  }
+}

@@ -1,5 +1,3 @@
-import type { DestinationType } from '../destinations/index.js';
-
 /**
  * Names of the environment variables each function reads, shared by the CDK constructs that set them
  * and the local runtime that sets them for the same handlers.
@@ -106,24 +104,12 @@ export const REPLAY_ENV = {
   attemptsTable: 'ATTEMPTS_TABLE',
   queueUrlBase: 'QUEUE_URL_BASE',
   namePrefix: 'NAME_PREFIX',
-  /** Where the function finds a destination and its type (DestinationStore.get). */
+  /** The destinations table: destinations and their types come from it (the deployed stack). */
   destinationsTable: 'DESTINATIONS_TABLE',
-  /** Where `replay.started` and `replay.finished` entries go (required with DESTINATIONS_TABLE). */
+  /** The audit trail of changes: replay.started and replay.finished entries. */
   auditTable: 'AUDIT_TABLE',
-  /**
-   * `id:TYPE` pairs, comma-separated: the destinations of a stack that fixes them at synth. Read only
-   * without DESTINATIONS_TABLE, and without audit entries; it goes once lib/replay.ts sets the tables.
-   */
-  destinations: 'DESTINATIONS',
   retentionDays: 'RETENTION_DAYS',
 } as const;
-
-/** Encodes the destination list for REPLAY_ENV.destinations (lib/replay.ts, until it sets the tables). */
-export function encodeDestinationList(
-  destinations: readonly { id: string; type: DestinationType }[],
-): string {
-  return destinations.map((d) => `${d.id}:${d.type}`).join(',');
-}
 
 /** Environment of the management API function (lambdas/control/handler.ts). */
 export const MANAGEMENT_ENV = {
@@ -134,8 +120,28 @@ export const MANAGEMENT_ENV = {
   /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */
   vendorAccountId: 'VENDOR_ACCOUNT_ID',
   /**
-   * The consumer function of each kind, JSON `{"S3": "<name or ARN>", "EVENTBRIDGE": "..."}`: the test
-   * send invokes it synchronously (adapters/lambda-test-sender.ts).
+   * The provisioner function's name or ARN: after every change the management function invokes it
+   * asynchronously with `{ destinationId }` (adapters/provisioner-trigger.ts). Unset: no trigger, and
+   * the provisioner's periodic reconcile finds the change.
+   */
+  provisionerFunction: 'PROVISIONER_FUNCTION',
+  /**
+   * The consumer function of each kind, as JSON (`{"S3": "<name or ARN>", ...}`): the test send
+   * invokes the destination's kind's consumer synchronously.
    */
   deliveryFunctions: 'DELIVERY_FUNCTIONS',
+} as const;
+
+/** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
+export const PROVISIONER_ENV = {
+  destinationsTable: 'DESTINATIONS_TABLE',
+  /** The stack's name prefix: queue names (core/resources.ts queueNames) and owned secrets. */
+  namePrefix: 'NAME_PREFIX',
+  /** JSON object of each kind's consumer function name or ARN: `{"S3": "...", "EVENTBRIDGE": "..."}`. */
+  deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /**
+   * Lambda control-plane calls per second, at most (optional, default 10). The account's whole budget
+   * for them is about 15/s, deploys included.
+   */
+  mappingCallsPerSecond: 'MAPPING_CALLS_PER_SECOND',
 } as const;

@@ -15,11 +15,8 @@ import { toFieldIssues } from '../core/issues.js';
 import { readEnv } from '../core/read-env.js';
 import { ReplayRequestSchema, type ReplayResult } from '../core/replay-request.js';
 import { DAY_SECONDS, queueNames } from '../core/resources.js';
-import { DESTINATION_TYPES, type DestinationType } from '../destinations/index.js';
+import type { DestinationType } from '../destinations/index.js';
 import { runReplay } from './run-replay.js';
-
-const DESTINATION_PAIR = `[^:,]+:(${DESTINATION_TYPES.join('|')})`;
-const DESTINATION_LIST = new RegExp(`^${DESTINATION_PAIR}(,${DESTINATION_PAIR})*$`);
 
 export type ReplayHandler = (event: unknown, context: Context) => Promise<ReplayResult>;
 
@@ -64,7 +61,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     const destinationType = destination.type;
     const names = queueNames(env[REPLAY_ENV.namePrefix], request.destinationId);
     return runReplay(request, {
-      ...(destinations.audit ? { audit: destinations.audit } : {}),
+      audit: destinations.audit,
       ...(destination.customerExternalId ? { customerExternalId: destination.customerExternalId } : {}),
       sqs,
       attempts,
@@ -99,66 +96,35 @@ interface ReplayDestinations {
   find(id: string): Promise<{ type: DestinationType; customerExternalId?: string } | undefined>;
   /** For the refusal: the ids there are (some of them). */
   known(): Promise<string>;
-  readonly audit?: AuditLog;
+  readonly audit: AuditLog;
 }
 
-/**
- * Where the destinations are: the destinations table (DESTINATIONS_TABLE, with AUDIT_TABLE for the
- * replay entries), or — on a stack that still fixes them at synth — the `DESTINATIONS` list, which
- * has no audit table to write to.
- */
+/** Where the destinations are: the destinations table, with the audit table for the replay entries. */
 function destinationsFromEnv(source: NodeJS.ProcessEnv, dynamodb: DynamoDBClient): ReplayDestinations {
-  if (source[REPLAY_ENV.destinationsTable] !== undefined) {
-    const env = readEnv(
-      {
-        [REPLAY_ENV.destinationsTable]: z.string().min(1),
-        [REPLAY_ENV.auditTable]: z.string().min(1),
-      },
-      source,
-    );
-    const store = new DestinationStore(dynamodb, env[REPLAY_ENV.destinationsTable]);
-    return {
-      async find(id) {
-        const record = await store.get(id);
-        // A deleted destination's queue is drained and removed: nothing may be sent back to it.
-        if (!record || record.desired === 'DELETED') return undefined;
-        return { type: record.destination.type, customerExternalId: record.destination.customerExternalId };
-      },
-      async known() {
-        const ids = (await store.list())
-          .filter((r) => r.desired !== 'DELETED')
-          .map((r) => r.destination.id)
-          .sort();
-        const shown = ids.slice(0, KNOWN_SHOWN).join(', ') || 'no destinations';
-        return ids.length > KNOWN_SHOWN ? `${shown} and ${ids.length - KNOWN_SHOWN} more` : shown;
-      },
-      audit: new AuditLog(dynamodb, env[REPLAY_ENV.auditTable]),
-    };
-  }
   const env = readEnv(
     {
-      // `id:TYPE` pairs (encodeDestinationList), each TYPE a kind of the registry.
-      [REPLAY_ENV.destinations]: z
-        .string()
-        .regex(
-          DESTINATION_LIST,
-          `must be id:TYPE pairs, comma-separated, TYPE one of ${DESTINATION_TYPES.join(', ')} (or set ${REPLAY_ENV.destinationsTable})`,
-        ),
+      [REPLAY_ENV.destinationsTable]: z.string().min(1),
+      [REPLAY_ENV.auditTable]: z.string().min(1),
     },
     source,
   );
-  const list = new Map(
-    env[REPLAY_ENV.destinations].split(',').map((pair) => {
-      const [id = '', type = ''] = pair.split(':');
-      return [id, type as DestinationType];
-    }),
-  );
+  const store = new DestinationStore(dynamodb, env[REPLAY_ENV.destinationsTable]);
   return {
-    find: async (id) => {
-      const type = list.get(id);
-      return type === undefined ? undefined : { type };
+    async find(id) {
+      const record = await store.get(id);
+      // A deleted destination's queue is drained and removed: nothing may be sent back to it.
+      if (!record || record.desired === 'DELETED') return undefined;
+      return { type: record.destination.type, customerExternalId: record.destination.customerExternalId };
     },
-    known: async () => [...list.keys()].join(', '),
+    async known() {
+      const ids = (await store.list())
+        .filter((r) => r.desired !== 'DELETED')
+        .map((r) => r.destination.id)
+        .sort();
+      const shown = ids.slice(0, KNOWN_SHOWN).join(', ') || 'no destinations';
+      return ids.length > KNOWN_SHOWN ? `${shown} and ${ids.length - KNOWN_SHOWN} more` : shown;
+    },
+    audit: new AuditLog(dynamodb, env[REPLAY_ENV.auditTable]),
   };
 }
 

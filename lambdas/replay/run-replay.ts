@@ -19,10 +19,7 @@ import type { DestinationType } from '../destinations/index.js';
 import { type ClaimedRun, claimRun, LEASE_MARGIN_MS } from './claim-run.js';
 
 export interface ReplayDeps {
-  /**
-   * Where `replay.started` and `replay.finished` go (the audit trail of GET /v1/audit); absent only on
-   * a stack that fixes its destinations at synth (REPLAY_ENV.destinations), which has no audit table.
-   */
+  /** Where `replay.started` and `replay.finished` go (the audit trail of GET /v1/audit); tests may omit it. */
   readonly audit?: Pick<AuditLog, 'append'>;
   /** The destination's customer, for the audit entries. */
   readonly customerExternalId?: string;

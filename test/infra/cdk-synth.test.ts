@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../lambdas/core/config.js';
 import { INGEST_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
-import { routingTable } from '../../lambdas/core/routing.js';
+import { managementEvent } from '../support/management.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CDK = join(REPO_ROOT, 'node_modules', '.bin', 'cdk');
@@ -107,16 +106,7 @@ describe('npx cdk synth with the example config', () => {
     expect(bundle.includes('SendMessageBatch')).toBe(true);
   });
 
-  it('inlines the routing table into the bundle (the handler reads process.env.PUSHRAIL_ROUTES literally)', () => {
-    const config = parseConfigText(readFileSync(EXAMPLE_CONFIG, 'utf8'));
-    for (const route of routingTable(config, 'Pushrail')) {
-      // A boolean, not toContain: a failure must not print the whole 900 KB bundle.
-      const inlined = bundle.includes(`"queueName":"${route.queueName}"`);
-      expect(inlined, `route to ${route.queueName} is inlined into index.mjs`).toBe(true);
-    }
-  });
-
-  it('loads in Node with the function environment alone (no PUSHRAIL_ROUTES variable needed) and answers a request; a missing variable fails the first request, naming it', async () => {
+  it('loads in Node with the function environment alone (routes from the destinations table, no PUSHRAIL_ROUTES) and answers a request; a missing variable fails the first request, naming it', async () => {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       AWS_REGION: 'us-east-1',
@@ -126,9 +116,11 @@ describe('npx cdk synth with the example config', () => {
       [INGEST_ENV.idempotencyTable]: 'Pushrail-idempotency',
       [INGEST_ENV.queueUrlBase]: 'https://sqs.us-east-1.amazonaws.com/123456789012/',
       [INGEST_ENV.retentionDays]: '30',
+      [INGEST_ENV.destinationsTable]: 'Pushrail-destinations',
+      [INGEST_ENV.namePrefix]: 'Pushrail',
     };
     // The handler is built, and its environment validated, at the first request: one without an API
-    // key is answered 401 before any AWS call, which needs the routing table the bundle inlined.
+    // key is answered 401 before any AWS call.
     const script = [
       "const context = { functionName: 'ingest', functionVersion: '$LATEST', memoryLimitInMB: '512',",
       "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:ingest', awsRequestId: 'r-1',",
@@ -161,12 +153,22 @@ describe('npx cdk synth with the example config', () => {
     expect(misconfigured.error).toContain(INGEST_ENV.eventsTable);
   });
 
-  it('bundles the ingest function, each destination consumer and the replay function into its own ESM file with a source map', () => {
-    expect(functions.map((f) => f.service).sort()).toEqual(
-      ['pushrail-eventbridge-sender', 'pushrail-ingest', 'pushrail-replay', 'pushrail-s3-batcher'].sort(),
+  it('bundles the ingest, management, provisioner and replay functions and one consumer per kind, each into its own ESM file with a source map', () => {
+    const ours = functions.filter((f) => f.service !== 'undefined');
+    expect(ours.map((f) => f.service).sort()).toEqual(
+      [
+        'pushrail-eventbridge-sender',
+        'pushrail-ingest',
+        'pushrail-management',
+        'pushrail-provisioner',
+        'pushrail-replay',
+        'pushrail-s3-batcher',
+      ].sort(),
     );
-    expect(new Set(functions.map((f) => f.assetDir)).size).toBe(functions.length);
-    for (const { service, assetDir } of functions) {
+    // Besides ours, only the custom resource provider framework's function (CDK's own code).
+    expect(functions.length - ours.length).toBe(1);
+    expect(new Set(ours.map((f) => f.assetDir)).size).toBe(ours.length);
+    for (const { service, assetDir } of ours) {
       expect(existsSync(join(assetDir, 'index.mjs')), `${service}: index.mjs`).toBe(true);
       expect(existsSync(join(assetDir, 'index.mjs.map')), `${service}: index.mjs.map`).toBe(true);
       const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
@@ -175,8 +177,8 @@ describe('npx cdk synth with the example config', () => {
   });
 
   it('loads each destination consumer bundle in Node, and its handler accepts the deployed environment', async () => {
-    const consumers = functions.filter(
-      (f) => f.service !== 'pushrail-ingest' && f.service !== 'pushrail-replay',
+    const consumers = functions.filter((f) =>
+      ['pushrail-s3-batcher', 'pushrail-eventbridge-sender'].includes(f.service),
     );
     expect(consumers).toHaveLength(2);
     for (const { service, assetDir, variables } of consumers) {
@@ -190,8 +192,8 @@ describe('npx cdk synth with the example config', () => {
               ? `https://sqs.us-east-1.amazonaws.com/123456789012/Pushrail-${name.toLowerCase()}`
               : `Pushrail-${name.toLowerCase()}`;
       }
-      // An empty batch: the handler validates its environment (DESTINATION against the config schema)
-      // and answers without calling AWS.
+      // An empty batch: the handler validates its environment (the destinations table and the name
+      // prefix, no fixed destination) and answers without calling AWS.
       const script = [
         "const context = { functionName: 'consumer', functionVersion: '$LATEST', memoryLimitInMB: '512',",
         "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:consumer', awsRequestId: 'r-1' };",
@@ -206,10 +208,54 @@ describe('npx cdk synth with the example config', () => {
     }
   });
 
-  it('loads the replay bundle in Node, and its handler accepts the deployed environment and refuses bad requests before any AWS call', async () => {
+  it('loads the management bundle in Node, and its handler accepts the deployed environment and refuses an unsigned call before any AWS call', async () => {
+    const management = functions.find((f) => f.service === 'pushrail-management');
+    expect(management, 'the management function').toBeDefined();
+    const { assetDir, variables } = management as (typeof functions)[number];
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1' };
+    for (const [name, value] of Object.entries(variables)) {
+      env[name] =
+        typeof value === 'string'
+          ? value
+          : name === 'VENDOR_ACCOUNT_ID'
+            ? '123456789012'
+            : `Pushrail-${name.toLowerCase()}`;
+    }
+    const script = [
+      "const context = { functionName: 'management', functionVersion: '$LATEST', memoryLimitInMB: '512',",
+      "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:management', awsRequestId: 'r-1',",
+      '  getRemainingTimeInMillis: () => 29000 };',
+      "const m = await import('./index.mjs');",
+      // As API Gateway proxies it, with no SigV4 identity (a producer's API key alone).
+      `const request = ${JSON.stringify(managementEvent('GET', '/v1/destinations', { as: null }))};`,
+      'const answer = await m.handler(request, context);',
+      "process.stdout.write('\\n' + JSON.stringify({ statusCode: answer.statusCode }));",
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: assetDir,
+      env,
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout.split('\n').at(-1) ?? '')).toEqual({ statusCode: 401 });
+  });
+
+  it('loads the provisioner bundle in Node, exporting its handler', async () => {
+    const provisioner = functions.find((f) => f.service === 'pushrail-provisioner');
+    expect(provisioner, 'the provisioner function').toBeDefined();
+    const script = "const m = await import('./index.mjs'); process.stdout.write(typeof m.handler);";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: (provisioner as (typeof functions)[number]).assetDir,
+      env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
+      timeout: 30_000,
+    });
+    expect(stdout).toBe('function');
+  });
+
+  it('loads the replay bundle in Node, and its handler accepts the deployed environment (no destination list) and refuses a bad request before any AWS call', async () => {
     const replay = functions.find((f) => f.service === 'pushrail-replay');
     expect(replay, 'the replay function').toBeDefined();
     const { assetDir, variables } = replay as (typeof functions)[number];
+    expect(variables).not.toHaveProperty('DESTINATIONS');
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1' };
     for (const [name, value] of Object.entries(variables)) {
       env[name] =
@@ -219,30 +265,51 @@ describe('npx cdk synth with the example config', () => {
             ? 'https://sqs.us-east-1.amazonaws.com/123456789012/'
             : `Pushrail-${name.toLowerCase()}`;
     }
-    // Both requests are refused by validation, before the journal is read: no AWS call, no credentials.
+    // Refused by validation, before the journal or the destinations table is read: no AWS call.
     const script = [
       "const context = { functionName: 'replay', functionVersion: '$LATEST', memoryLimitInMB: '512',",
       "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:replay', awsRequestId: 'r-1',",
       '  getRemainingTimeInMillis: () => 900000 };',
       "const m = await import('./index.mjs');",
-      'const errors = [];',
-      "for (const request of [{ destinationId: 'acme-s3-archive' }, { destinationId: 'nope', source: 'dlq' }]) {",
-      '  try { await m.handler(request, context); errors.push(null); }',
-      '  catch (e) { errors.push({ name: e.name, message: e.message }); }',
-      '}',
-      'process.stdout.write(JSON.stringify(errors));',
+      "try { await m.handler({ destinationId: 'acme-s3-archive' }, context); process.stdout.write('null'); }",
+      'catch (e) { process.stdout.write(JSON.stringify({ name: e.name, message: e.message })); }',
     ].join('\n');
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: assetDir,
       env,
       timeout: 30_000,
     });
-    const [malformed, unknown] = JSON.parse(stdout) as { name: string; message: string }[];
+    const malformed = JSON.parse(stdout) as { name: string; message: string } | null;
     expect(malformed?.name).toBe('ReplayRequestError');
     expect(malformed?.message).toContain('source');
-    expect(unknown?.name).toBe('ReplayRequestError');
-    expect(unknown?.message).toContain('unknown destination "nope"');
-    expect(unknown?.message).toContain('acme-s3-archive, acme-eventbridge');
+  });
+
+  it('builds the same template from a config with no destinations and one with 40, listing them on stderr as not deployed', async () => {
+    const example = JSON.parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as { destinations: { id: string }[] };
+    const write = (name: string, count: number) => {
+      const path = join(dir, name);
+      const [s3] = example.destinations;
+      writeFileSync(
+        path,
+        JSON.stringify({
+          ...example,
+          destinations: Array.from({ length: count }, (_, i) => ({ ...s3, id: `c-${i}` })),
+        }),
+      );
+      return path;
+    };
+    const [none, forty] = await Promise.all([
+      cdkSynth(join(dir, 'out-0'), { config: write('none.json', 0) }),
+      cdkSynth(join(dir, 'out-40'), { config: write('forty.json', 40) }),
+    ]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(forty.code, forty.stderr).toBe(0);
+    const templateOf = (out: string) => readFileSync(join(dir, out, 'Pushrail.template.json'), 'utf8');
+    expect(templateOf('out-40')).toBe(templateOf('out-0'));
+    expect(templateOf('out-0')).toBe(readFileSync(join(outdir, 'Pushrail.template.json'), 'utf8'));
+    expect(forty.stderr).toContain('lists 40 destination(s); destinations are not deployed');
+    expect(forty.stderr).toContain('npx pushrail destinations apply -f');
+    expect(none.stderr).not.toContain('destinations are not deployed');
   });
 });
 
@@ -255,18 +322,16 @@ describe('npx cdk synth with an invalid config', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fails on an out-of-range value, naming the field and the range, with no stack trace', async () => {
-    const example = JSON.parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as {
-      destinations: Record<string, unknown>[];
-    };
-    (example.destinations[0] as Record<string, unknown>).flushIntervalSec = 900;
+  it('fails on an out-of-range vendor setting, naming the field and the range, with no stack trace', async () => {
+    const example = JSON.parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as Record<string, unknown>;
+    example.retentionDays = 900;
     const badConfig = join(dir, 'bad.config.json');
     writeFileSync(badConfig, JSON.stringify(example));
 
     const result = await cdkSynth(join(dir, 'cdk.out'), { config: badConfig });
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('destinations[0].flushIntervalSec');
-    expect(result.stderr).toContain('between 0 and 300');
+    expect(result.stderr).toContain('retentionDays');
+    expect(result.stderr).toContain('between 1 and 365');
     expect(result.stderr).toContain('received 900');
     expect(result.stderr).not.toMatch(/^\s+at /m);
   });

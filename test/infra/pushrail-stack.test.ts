@@ -1,17 +1,19 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseVendorSettingsText } from '../../lambdas/core/config.js';
 import { InvalidApiKeyError } from '../../lambdas/core/errors.js';
 import { INGEST_ENV } from '../../lambdas/core/function-env.js';
-import { QUEUE_SETTINGS, queueNames, TABLES } from '../../lambdas/core/resources.js';
-import { deliverySettings } from '../../lambdas/destinations/index.js';
-import { SEED_CONFIG as config, synthStack } from './fixtures.js';
-import { QUEUE_URL_BASE } from './template-queries.js';
+import { TABLES } from '../../lambdas/core/resources.js';
+import { MISSING_CREDENTIALS } from '../../lib/ingest-api.js';
+import { PushrailStack } from '../../lib/pushrail-stack.js';
+import { SEED_CONFIG_INPUT, SEED_SETTINGS, synthStack, testApp } from './fixtures.js';
+import { arnOf, normalized, QUEUE_URL_BASE, regionalArn, TemplateQueries } from './template-queries.js';
 
 const STACK_NAME = 'Pushrail';
 
-/** A stack from the example config, with bundling skipped (cdk-synth.test.ts really bundles). */
+/** A stack of the example's vendor settings, with bundling skipped (cdk-synth.test.ts really bundles). */
 function synth(stackName = STACK_NAME): { template: Template } {
-  return synthStack(config, stackName);
+  return synthStack({}, stackName);
 }
 
 interface FunctionResource {
@@ -22,7 +24,7 @@ interface FunctionResource {
   };
 }
 
-/** The ingest function (the consumers are tested in destination-consumers.test.ts). */
+/** The ingest function (the others are tested in their own files). */
 function ingestFunction(template: Template): FunctionResource {
   const found = Object.values(
     template.findResources('AWS::Lambda::Function', {
@@ -38,6 +40,15 @@ function logicalId(template: Template, type: string, properties: Record<string, 
   const found = Object.keys(template.findResources(type, { Properties: properties }));
   expect(found, `${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
   return found[0] as string;
+}
+
+/** A config file with `count` valid destinations, as `cdk synth` would read it. */
+function configWith(count: number): string {
+  const [s3] = SEED_CONFIG_INPUT.destinations ?? [];
+  return JSON.stringify({
+    ...SEED_CONFIG_INPUT,
+    destinations: Array.from({ length: count }, (_, i) => ({ ...s3, id: `customer-${i}` })),
+  });
 }
 
 describe('PushrailStack', () => {
@@ -59,8 +70,12 @@ describe('PushrailStack', () => {
         ApiKeyRequired: true,
         Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' },
       });
-      // The only method: nothing else is reachable without a key.
-      template.resourceCountIs('AWS::ApiGateway::Method', 1);
+      // The only method with an API key; the management methods take IAM (management-api.test.ts).
+      expect(
+        Object.keys(
+          template.findResources('AWS::ApiGateway::Method', { Properties: { ApiKeyRequired: true } }),
+        ),
+      ).toHaveLength(1);
       template.hasResourceProperties('AWS::ApiGateway::RestApi', {
         EndpointConfiguration: { Types: ['REGIONAL'] },
       });
@@ -169,14 +184,16 @@ describe('PushrailStack', () => {
       }
       const invalidKeyBody = JSON.stringify(new InvalidApiKeyError().toBody());
       expect(byType.get('INVALID_API_KEY')?.ResponseTemplates['application/json']).toBe(invalidKeyBody);
-      expect(byType.get('MISSING_AUTHENTICATION_TOKEN')?.ResponseTemplates['application/json']).toBe(
-        invalidKeyBody,
-      );
+      // An unsigned management call (a producer's key alone) or an unknown route: one body naming both ways in.
+      const missing = byType.get('MISSING_AUTHENTICATION_TOKEN')?.ResponseTemplates['application/json'];
+      expect(missing).toBe(JSON.stringify(MISSING_CREDENTIALS.toBody()));
+      expect(missing).toContain('x-api-key');
+      expect(missing).toContain('SigV4');
     });
   });
 
   describe('ingest function', () => {
-    it('runs Node.js 24 on arm64 with source maps, its table names, queue URL base and retention', () => {
+    it('runs Node.js 24 on arm64 with source maps, its tables, the destinations table with the name prefix, queue URL base and retention', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
@@ -189,14 +206,16 @@ describe('PushrailStack', () => {
             POWERTOOLS_SERVICE_NAME: 'pushrail-ingest',
             [INGEST_ENV.eventsTable]: { Ref: Match.stringLikeRegexp('EventsTable') },
             [INGEST_ENV.idempotencyTable]: { Ref: Match.stringLikeRegexp('IdempotencyTable') },
+            [INGEST_ENV.destinationsTable]: { Ref: Match.stringLikeRegexp('DestinationsTable') },
+            [INGEST_ENV.namePrefix]: STACK_NAME,
             [INGEST_ENV.queueUrlBase]: QUEUE_URL_BASE,
-            [INGEST_ENV.retentionDays]: String(config.retentionDays),
+            [INGEST_ENV.retentionDays]: String(SEED_SETTINGS.retentionDays),
           },
         },
       });
     });
 
-    it('keeps the routing table out of the environment (it is inlined into the bundle)', () => {
+    it('routes from the destinations table: no routing table in its environment', () => {
       const fn = ingestFunction(template);
       expect(fn.Properties.Environment.Variables).not.toHaveProperty(INGEST_ENV.routes);
     });
@@ -212,34 +231,23 @@ describe('PushrailStack', () => {
       template.resourceCountIs('Custom::LogRetention', 0);
     });
 
-    it('has a role with no managed policy, allowed to SendMessage only to the destination queues', () => {
+    it('has a role with no managed policy, allowed SendMessage to the queues of its stack (by prefix) and a read of the destinations table', () => {
       const fn = ingestFunction(template);
       const roleId = fn.Properties.Role['Fn::GetAtt'][0];
       const role = template.toJSON().Resources[roleId] as { Properties: Record<string, unknown> };
       expect(role.Properties).not.toHaveProperty('ManagedPolicyArns');
-
-      const queueArns = config.destinations.map((d) => ({
-        'Fn::GetAtt': [
-          logicalId(template, 'AWS::SQS::Queue', { QueueName: queueNames(STACK_NAME, d.id).queue }),
-          'Arn',
-        ],
-      }));
-      const policies = Object.values(
-        template.findResources('AWS::IAM::Policy', {
-          Properties: { Roles: [{ Ref: roleId }] },
-        }),
-      ) as {
-        Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
-      }[];
-      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
-      const sqs = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('sqs:')));
-      expect(sqs).toHaveLength(1);
-      expect(sqs[0]?.Action).toBe('sqs:SendMessage');
-      expect(sqs[0]?.Resource).toEqual(expect.arrayContaining(queueArns));
-      expect([sqs[0]?.Resource].flat()).toHaveLength(queueArns.length); // no DLQ, no wildcard
-      // Logs: its own log group only; tables: the two tables only.
-      for (const statement of statements) {
-        expect(JSON.stringify(statement.Resource)).not.toContain('"*"');
+      const queries = new TemplateQueries(template);
+      const statements = queries.statementsOf(fn as never).map(normalized);
+      expect(statements.filter((s) => s.actions.some((a) => a.startsWith('sqs:')))).toEqual([
+        { actions: ['sqs:SendMessage'], resources: [regionalArn('sqs', `${STACK_NAME}-*`)] },
+      ]);
+      const destinations = arnOf(queries.tableId('destinations'));
+      expect(
+        statements.filter((s) => JSON.stringify(s.resources).includes(JSON.stringify(destinations))),
+      ).toEqual([{ actions: ['dynamodb:GetItem', 'dynamodb:Scan'], resources: [destinations] }]);
+      // Logs and tables: no wildcard; SQS: the prefix pattern above only.
+      for (const s of statements.filter((s) => !s.actions.some((a) => a.startsWith('sqs:')))) {
+        expect(JSON.stringify(s.resources)).not.toContain('*');
       }
     });
   });
@@ -271,73 +279,57 @@ describe('PushrailStack', () => {
     });
   });
 
-  describe('destination queues', () => {
-    it.each(config.destinations.map((d) => d.id))(
-      'gives %s a named, encrypted queue that redrives to its DLQ after maxReceiveCount',
-      (destinationId) => {
-        const destination = config.destinations.find((d) => d.id === destinationId);
-        if (!destination) throw new Error(`no destination ${destinationId}`);
-        const visibilityTimeout = deliverySettings(destination).visibilityTimeoutSeconds;
-        const names = queueNames(STACK_NAME, destinationId);
-        const dlq = logicalId(template, 'AWS::SQS::Queue', {
-          QueueName: names.dlq,
-          MessageRetentionPeriod: 1_209_600,
-          SqsManagedSseEnabled: true,
-        });
-        const queue = logicalId(template, 'AWS::SQS::Queue', {
-          QueueName: names.queue,
-          MessageRetentionPeriod: QUEUE_SETTINGS.retentionSeconds,
-          VisibilityTimeout: visibilityTimeout,
-          SqsManagedSseEnabled: true,
-          RedrivePolicy: {
-            deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] },
-            maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
-          },
-        });
-        for (const id of [queue, dlq]) {
-          template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-            Queues: [{ Ref: id }],
-            PolicyDocument: {
-              Statement: Match.arrayWith([
-                Match.objectLike({
-                  Effect: 'Deny',
-                  Action: 'sqs:*',
-                  Principal: { AWS: '*' },
-                  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-                  Resource: { 'Fn::GetAtt': [id, 'Arn'] },
-                }),
-              ]),
-            },
-          });
-        }
-      },
-    );
+  describe('destinations are runtime data', () => {
+    it('holds no per-destination resource: no queue and no event source mapping (the provisioner makes them)', () => {
+      template.resourceCountIs('AWS::SQS::Queue', 0);
+      template.resourceCountIs('AWS::SQS::QueuePolicy', 0);
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+    });
 
-    it('creates a queue and a DLQ per destination, and no others', () => {
-      template.resourceCountIs('AWS::SQS::Queue', config.destinations.length * 2);
+    it('builds the same template from a config with 0 destinations and one with 40 (bin/pushrail.ts reads the vendor settings only)', () => {
+      const build = (count: number) => {
+        const settings = parseVendorSettingsText(configWith(count));
+        expect(settings.destinationCount).toBe(count);
+        const stack = new PushrailStack(testApp(), STACK_NAME, {
+          vendor: settings.vendor,
+          retentionDays: settings.retentionDays,
+        });
+        return Template.fromStack(stack).toJSON();
+      };
+      const none = build(0);
+      const forty = build(40);
+      expect(Object.keys(forty.Resources).length).toBe(Object.keys(none.Resources).length);
+      expect(forty).toEqual(none);
+      expect(none).toEqual(template.toJSON());
+    });
+
+    it('says in its description how destinations get in', () => {
+      expect(template.toJSON().Description).toMatch(
+        /^Pushrail event delivery \(acme\); destinations are not deployed: apply them with `npx pushrail destinations apply -f/,
+      );
     });
   });
 
   describe('outputs', () => {
-    it('outputs the API URL, the API key id (not the key), the tables, every queue and DLQ URL and the replay function', () => {
+    it('outputs the API URL, the API key id (not the key), the tables and the functions, and nothing per destination', () => {
       const outputs = template.findOutputs('*');
       expect(Object.keys(outputs).sort()).toEqual(
         [
           'ApiUrl',
           'ApiKeyId',
           'ReplayFunctionName',
+          'ProvisionerFunctionName',
+          'S3BatcherFunctionName',
+          'EventBridgeSenderFunctionName',
           ...Object.values(TABLES).map((t) => `${t.role.charAt(0).toUpperCase()}${t.role.slice(1)}TableName`),
-          'AcmeS3ArchiveQueueUrl',
-          'AcmeS3ArchiveDlqUrl',
-          'AcmeEventbridgeQueueUrl',
-          'AcmeEventbridgeDlqUrl',
         ].sort(),
       );
       template.hasOutput('ApiKeyId', {
         Value: { Ref: Match.stringLikeRegexp('ProducerKey') },
         Description: Match.stringLikeRegexp('aws apigateway get-api-key --api-key <id> --include-value'),
       });
-      // The base URL without a trailing slash, so `${ApiUrl}/v1/events` is the endpoint.
+      // The base URL without a trailing slash, so `${ApiUrl}/v1/events` is the endpoint (cli/target.ts
+      // signs management calls against it too).
       template.hasOutput('ApiUrl', {
         Value: {
           'Fn::Join': [
@@ -355,21 +347,26 @@ describe('PushrailStack', () => {
           ],
         },
       });
-      template.hasOutput('AcmeS3ArchiveQueueUrl', {
-        Value: {
-          Ref: logicalId(template, 'AWS::SQS::Queue', {
-            QueueName: queueNames(STACK_NAME, 'acme-s3-archive').queue,
-          }),
-        },
+      const queries = new TemplateQueries(template);
+      template.hasOutput('ProvisionerFunctionName', {
+        Value: { Ref: queries.functionOf('pushrail-provisioner')[0] },
+      });
+      template.hasOutput('S3BatcherFunctionName', {
+        Value: { Ref: queries.functionOf('pushrail-s3-batcher')[0] },
       });
     });
   });
 
   describe('naming', () => {
-    it('prefixes queue names with the stack name, so two stacks in one account do not collide', () => {
-      const staging = synth('PushrailStaging').template;
-      staging.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'PushrailStaging-acme-s3-archive' });
-      staging.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'PushrailStaging-acme-s3-archive-dlq' });
+    it('prefixes the runtime queue and secret patterns with the stack name, so two stacks in one account do not collide', () => {
+      const staging = new TemplateQueries(synth('PushrailStaging').template);
+      const [, ingest] = staging.functionOf('pushrail-ingest');
+      expect(staging.variablesOf(ingest)[INGEST_ENV.namePrefix]).toBe('PushrailStaging');
+      const sqs = staging
+        .statementsOf(ingest)
+        .map(normalized)
+        .find((s) => s.actions.includes('sqs:SendMessage'));
+      expect(sqs?.resources).toEqual([regionalArn('sqs', 'PushrailStaging-*')]);
     });
 
     it('rejects a stack name too long to prefix queue names, naming the rule', () => {

@@ -8,10 +8,11 @@ export interface Resource {
   readonly Properties: Record<string, unknown>;
 }
 
-interface Statement {
+export interface Statement {
   readonly Effect: string;
   readonly Action: string | string[];
   readonly Resource: unknown;
+  readonly Condition?: unknown;
 }
 
 /** One (action, resource) pair of an identity policy: statements merged or split alike. */
@@ -73,6 +74,39 @@ export class TemplateQueries {
     return found[0] as string;
   }
 
+  /** The one function whose POWERTOOLS_SERVICE_NAME is `service`: its logical id and resource. */
+  public functionOf(service: string): [string, Resource] {
+    const id = this.logicalIdOf(
+      'AWS::Lambda::Function',
+      (r) =>
+        (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+          ?.POWERTOOLS_SERVICE_NAME === service,
+      `the function of service ${service}`,
+    );
+    return [id, this.resources[id] as Resource];
+  }
+
+  /** The environment variables of a function. */
+  public variablesOf(fn: Resource): Record<string, unknown> {
+    return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+  }
+
+  /** Every statement of a function role's attached and inline policies, as in the template. */
+  public statementsOf(fn: Resource): Statement[] {
+    const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const attached = Object.values(this.resources).filter(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        (r.Properties.Roles as unknown[]).some((role) => same(role, { Ref: roleId })),
+    );
+    const inline = ((this.resources[roleId] as Resource).Properties.Policies ?? []) as {
+      PolicyDocument: { Statement: Statement[] };
+    }[];
+    return [...attached.map((r) => r.Properties), ...inline].flatMap(
+      (p) => (p.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+  }
+
   /**
    * What a function's role may do, as (action, resource) pairs from its attached and inline policies,
    * AWS::NoValue (a table without indexes) left out. Every statement must be an Allow.
@@ -120,4 +154,45 @@ function toPermissions(statements: readonly Statement[]): Permission[] {
         .map((resource) => ({ action, resource })),
     );
   });
+}
+
+/**
+ * An ARN pattern of the stack's account and Region as synthesized (lib/runtime-resources.ts):
+ * `arn:<partition>:<service>:<region>:<account>:<tail>`.
+ */
+export function regionalArn(service: string, tail: string): unknown {
+  return {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        `:${service}:`,
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        `:${tail}`,
+      ],
+    ],
+  };
+}
+
+/** Any role of any account: `arn:<partition>:iam::*:role/*`. */
+export const ANY_ROLE = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::*:role/*']] };
+
+/**
+ * A statement with its actions sorted and its resources as a list sorted by their JSON (CDK orders
+ * them its own way), for exact comparisons: compare with `sortedResources` of the expectation.
+ */
+export function normalized(s: Statement): { actions: string[]; resources: unknown[]; condition?: unknown } {
+  return {
+    actions: [s.Action].flat().sort(),
+    resources: sortedResources([s.Resource].flat()),
+    ...(s.Condition !== undefined ? { condition: s.Condition } : {}),
+  };
+}
+
+/** Resources in the order `normalized` gives them. */
+export function sortedResources(resources: readonly unknown[]): unknown[] {
+  return [...resources].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }

@@ -54,6 +54,7 @@ function recordOf(id: (typeof IDS)[number], overrides: Partial<DestinationRecord
     createdAt: '2026-12-01T10:00:00.000Z',
     updatedAt: '2026-12-01T10:00:00.000Z',
     updatedBy: 'AKIATEST',
+    queueUrl: provisioned.destinations[id]?.queueUrl as string,
     ...overrides,
   };
 }

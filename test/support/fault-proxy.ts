@@ -25,7 +25,8 @@ export interface FaultRule {
   readonly match: (request: CapturedRequest) => boolean;
   /** How many matching requests to fail; Infinity until removed. */
   times: number;
-  readonly respond: InjectedResponse | 'drop';
+  /** An answer in place of the service's, a dropped connection, or the request held until `until` settles, then forwarded. */
+  readonly respond: InjectedResponse | 'drop' | { readonly until: Promise<void> };
 }
 
 export const jsonError = (
@@ -80,11 +81,20 @@ export class FaultProxy {
             req.socket.destroy();
             return;
           }
+          if ('until' in rule.respond) {
+            void rule.respond.until.then(() => forward());
+            return;
+          }
           res.writeHead(rule.respond.status, rule.respond.headers ?? {});
           res.end(rule.respond.body);
           return;
         }
-        const forward = httpRequest(
+        forward();
+      });
+
+      function forward(): void {
+        const body = Buffer.concat(chunks);
+        const upstreamRequest = httpRequest(
           {
             host: upstream.hostname,
             port: upstream.port,
@@ -97,12 +107,12 @@ export class FaultProxy {
             upstreamRes.pipe(res);
           },
         );
-        forward.on('error', (error) => {
+        upstreamRequest.on('error', (error) => {
           res.writeHead(502);
           res.end(String(error));
         });
-        forward.end(body);
-      });
+        upstreamRequest.end(body);
+      }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;

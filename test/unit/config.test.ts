@@ -282,7 +282,12 @@ describe('other invalid values name the field', () => {
       /unknown field/,
     ],
     ['an unknown top-level field', (c) => Object.assign(c, { vendr: 'acme' }), 'vendr', /unknown field/],
-    ['an empty destinations list', (c) => Object.assign(c, { destinations: [] }), 'destinations'],
+    [
+      'more destinations than one file may list',
+      (c) => Object.assign(c, { destinations: Array.from({ length: 1001 }, () => s3(c)) }),
+      'destinations',
+      /at most 1000 destinations per file/,
+    ],
     [
       'an empty eventTypes list',
       (c) => Object.assign(s3(c), { eventTypes: [] }),
@@ -308,6 +313,10 @@ describe('other invalid values name the field', () => {
     expect(error.issues.map((i) => i.field)).toContain(field);
     expect(error.message).toContain(`${field}:`);
     if (says) expect(error.message).toMatch(says);
+  });
+
+  it('accepts a file with the vendor-level settings only (what `cdk deploy` reads)', () => {
+    expect(parseConfig({ vendor: 'acme' })).toEqual({ vendor: 'acme', retentionDays: 30, destinations: [] });
   });
 
   it('lists every offending field at once, and names the file', () => {

@@ -38,6 +38,7 @@ function record(
     createdAt: '2026-12-01T10:00:00.000Z',
     updatedAt: '2026-12-01T10:00:00.000Z',
     updatedBy: 'AKIATEST',
+    queueUrl: `https://sqs.us-east-1.amazonaws.com/123456789012/${PREFIX}-${id}`,
   };
 }
 
@@ -180,6 +181,12 @@ describe('tableRoutes', () => {
 });
 
 describe('buildIndex', () => {
+  it('routes a destination only once its queue exists, and not after a delete was asked for', () => {
+    const { queueUrl: _, ...provisioning } = record('new');
+    const index = buildIndex([provisioning, record('ready'), record('going', 'DELETED')], PREFIX);
+    expect(index.ofCustomer(CUSTOMER).map((r) => r.destinationId)).toEqual(['ready']);
+  });
+
   it('orders routes by destination id, whatever order the table scan returned', () => {
     const index = buildIndex([record('c'), record('a'), record('b')], PREFIX);
     expect(index.ofCustomer(CUSTOMER).map((r) => r.destinationId)).toEqual(['a', 'b', 'c']);
