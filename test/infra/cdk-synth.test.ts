@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
+import { INGEST_ENV, MANAGEMENT_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
 import { managementEvent } from '../support/management.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -219,7 +219,13 @@ describe('npx cdk synth with the example config', () => {
           ? value
           : name === 'VENDOR_ACCOUNT_ID'
             ? '123456789012'
-            : `Pushrail-${name.toLowerCase()}`;
+            : name === MANAGEMENT_ENV.deliveryFunctions
+              ? // Stack.toJsonString of the consumers' ARNs: JSON once CloudFormation has joined it.
+                JSON.stringify({
+                  S3: 'arn:aws:lambda:us-east-1:123456789012:function:Pushrail-s3',
+                  EVENTBRIDGE: 'arn:aws:lambda:us-east-1:123456789012:function:Pushrail-eb',
+                })
+              : `Pushrail-${name.toLowerCase()}`;
     }
     const script = [
       "const context = { functionName: 'management', functionVersion: '$LATEST', memoryLimitInMB: '512',",
