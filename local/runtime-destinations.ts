@@ -195,7 +195,12 @@ function dlqUrlOf(queueUrl: string): string {
   return `${queueUrl}-dlq`;
 }
 
-async function provisionCustomerSide(
+/**
+ * The customer side of one destination on the emulator (its secret, bucket or bus with inbox), as a
+ * real customer would already have it; answers the kind's `local.fields`. Exported for the tests that
+ * create destinations through the API and run their own consumers (the fault suite).
+ */
+export async function provisionCustomerSide(
   destination: Destination,
   target: EmulatorTarget,
   warn: (message: string) => void,

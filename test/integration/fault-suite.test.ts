@@ -17,20 +17,26 @@ import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.j
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
 import { clientConfig, s3ClientConfig } from '../../local/aws-clients.js';
 import { customerAccess } from '../../local/customer-credentials.js';
-import { localDeliveryEnvironment } from '../../local/delivery-pollers.js';
-import { type Provisioned, provision } from '../../local/provision.js';
-import { queueArn } from '../../local/queues.js';
+import { localMappingsEnvironment } from '../../local/local-mappings.js';
 import { replayFunction } from '../../local/replay-function.js';
+import { apiDestinations, sqsAnsweringVia } from '../support/api-destinations.js';
 import { ChaosProxy } from '../support/fault-suite/chaos-proxy.js';
 import { FaultPlan } from '../support/fault-suite/faults.js';
 import { type BucketView, drainInbox, eventIdOf, readBucket } from '../support/fault-suite/observe.js';
 import { queueCounts, SuitePipeline } from '../support/fault-suite/pipeline.js';
 import { makeEvents, planPosts, seededRandom } from '../support/fault-suite/workload.js';
 import { startIngestHarness } from '../support/ingest-harness.js';
+import { call } from '../support/management.js';
 import { peekQueue } from '../support/queues.js';
 
 /**
  * The fault-injection suite (issue 5, item 3; DESIGN.md invariants 1, 5, 6, 7, 8).
+ *
+ * The four destinations are created as a vendor's backend creates them (issue 11): POSTed to the real
+ * management handler, converged by the real provisioner (queues, DLQs, then the mapping: a MappingPort
+ * that hands the suite each queue, its pollers being the consumers), routed by ingest from the
+ * destinations table, and read by the consumers from the table (one consumer per kind, as deployed).
+ * Their customer side (buckets, buses with inboxes, roles) is the local runtime's.
  *
  * FAULT_SUITE_EVENTS events (default 600, about 3 minutes; `npm run test:faults` runs 10,000) over two
  * customers, each with an S3 and an EventBridge destination (c2's bus only takes `invoice.*`), are
@@ -152,16 +158,16 @@ function busDestination(customer: 'c1' | 'c2', extra: Record<string, unknown> = 
   };
 }
 
-const config: PushrailConfig = parseConfig({
-  vendor: 'acme',
-  destinations: [
-    s3Destination('c1', 'raw/pushrail/'),
-    busDestination('c1'),
-    s3Destination('c2', 'exports/events'),
-    // c2 routes only its invoice events to its bus (a prefix filter): "routed" is not "everything".
-    busDestination('c2', { eventTypes: ['invoice.*'] }),
-  ],
-});
+/** The bodies POSTed to the management API. */
+const destinationBodies = [
+  s3Destination('c1', 'raw/pushrail/'),
+  busDestination('c1'),
+  s3Destination('c2', 'exports/events'),
+  // c2 routes only its invoice events to its bus (a prefix filter): "routed" is not "everything".
+  busDestination('c2', { eventTypes: ['invoice.*'] }),
+];
+/** The same destinations as a config file would give them (the API validates with the same schema). */
+const config: PushrailConfig = parseConfig({ vendor: 'acme', destinations: destinationBodies });
 const destinationOf = (id: string) => config.destinations.find((d) => d.id === id) as Destination;
 const customerOf = (d: Destination) => (d.customerExternalId === CUSTOMERS.c1 ? 'c1' : 'c2');
 
@@ -271,32 +277,60 @@ describe('fault-injection suite', () => {
       if (EVENTS >= 2000) console.log(`fault-suite progress: ${name} done at ${timings[name]} s`);
     };
 
-    // --- Set-up: the stack's resources and the customers' buckets and buses, as `npm start` makes them.
+    // --- Set-up: the stack's tables as `npm start` makes them; the destinations created as a vendor's
+    // backend creates them: POSTed to the management API, converged by the provisioner.
     const chaos = await ChaosProxy.start(endpoint());
     proxy = chaos;
     const harness = await startIngestHarness({
       config,
       awsEndpoint: endpoint(),
       handlerEndpoint: chaos.endpoint,
+      routesFromTable: true,
     });
     // The consumers' SDK clients take their endpoint from the process: the chaos proxy.
     process.env.AWS_ENDPOINT_URL = chaos.endpoint;
     const target = { endpoint: endpoint(), region: REGION };
-    const provisioned = await provision({ config, namePrefix: harness.namePrefix, target });
-    expect(provisioned.warnings).toEqual([]);
     const viaProxy = (url: string) => url.replace(endpoint(), chaos.endpoint);
-    // The handlers' queue URLs point at the proxy (the SDK sends SQS calls to the queue URL's host).
-    const handlerView: Provisioned = {
-      ...provisioned,
-      queueUrlBase: viaProxy(provisioned.queueUrlBase),
-      destinations: Object.fromEntries(
-        Object.entries(provisioned.destinations).map(([id, d]) => [
-          id,
-          { ...d, queueUrl: viaProxy(d.queueUrl), dlqUrl: viaProxy(d.dlqUrl) },
-        ]),
-      ),
+    const onMoto = (url: string) => url.replace(chaos.endpoint, endpoint());
+    const api = apiDestinations({
+      target,
+      tables: harness.tables,
+      namePrefix: harness.namePrefix,
+      accountId: harness.accountId,
+      // The queue URLs on the records, which the consumers send their queue calls to, name the proxy.
+      sqs: sqsAnsweringVia(target, chaos.endpoint),
+      customerSide: true,
+    });
+    for (const body of destinationBodies) {
+      const created = await call(api.management, 'POST', '/v1/destinations', { body });
+      expect(created.statusCode, created.raw).toBe(201);
+      expect(created.body).toMatchObject({ id: body.id, status: 'PROVISIONING', version: 1 });
+    }
+    const notified = api.takeNotified();
+    expect([...notified].sort()).toEqual(config.destinations.map((d) => d.id).sort());
+    for (const id of notified) await api.provisioner.converge(id);
+    expect(api.warnings).toEqual([]);
+    for (const d of config.destinations) {
+      const got = await call(api.management, 'GET', `/v1/destinations/${d.id}`);
+      expect(got.body, got.raw).toMatchObject({ status: 'ACTIVE', version: 1 });
+      // What the API stored is what the config file would have given (the same schema).
+      expect(api.mapped.get(d.id)?.destination).toEqual(d);
+      expect(api.mapped.get(d.id)?.enabled).toBe(true);
+    }
+    /** A destination's queues on moto (the suite's own reads) and its customer side. */
+    const queueOf = (
+      id: string,
+    ): Readonly<Record<string, string>> & { queueUrl: string; queueArn: string; dlqUrl: string } => {
+      const mapped = api.mapped.get(id);
+      if (!mapped) throw new Error(`destination ${id} has no mapping`);
+      const queueUrl = onMoto(mapped.queue.queueUrl);
+      return { ...mapped.customer, queueUrl, queueArn: mapped.queue.queueArn, dlqUrl: `${queueUrl}-dlq` };
     };
-    const queueOf = (id: string) => provisioned.destinations[id] as Provisioned['destinations'][string];
+    for (const d of config.destinations)
+      expect(await queueCounts(sqs(), queueOf(d.id).dlqUrl), `DLQ of ${d.id}`).toEqual({
+        visible: 0,
+        inFlight: 0,
+      });
     const customers = new Map<string, { s3: S3Client; sqs: SQSClient }>();
     for (const d of config.destinations) {
       const access = await customerAccess(d, target);
@@ -333,14 +367,23 @@ describe('fault-injection suite', () => {
       { s3ErrorRate: 0.2, ebThrottleRate: 0.1, ebPartialRate: 0.15 },
     );
     const pipeline = new SuitePipeline(sqs(), plan, random, 0.1);
-    const context = { config, namePrefix: harness.namePrefix, target, provisioned: handlerView };
+    // One consumer per kind reads its destinations from the table, as on AWS; each poller still gets a
+    // handler of its own (a Lambda container runs one batch at a time), as the local runtime does.
+    const env = {
+      ...process.env,
+      ...localMappingsEnvironment({
+        tables: harness.tables,
+        namePrefix: harness.namePrefix,
+        vendor: config.vendor,
+        retentionDays: config.retentionDays,
+      }),
+    };
     for (const destination of config.destinations) {
-      const env = { ...process.env, ...localDeliveryEnvironment(context, destination) };
       const settings = deliverySettings(destination);
       pipeline.add({
         destination,
         queueUrl: queueOf(destination.id).queueUrl,
-        queueArn: await queueArn(sqs(), queueOf(destination.id).queueUrl),
+        queueArn: queueOf(destination.id).queueArn,
         dlqUrl: queueOf(destination.id).dlqUrl,
         // Backoff jitter pinned to 0: a transiently failed message is visible again at once.
         handler:
@@ -376,7 +419,7 @@ describe('fault-injection suite', () => {
     const readInbox = async (d: Destination) => {
       if (d.type === 'EVENTBRIDGE') {
         const counts = seen.get(d.id) as Map<string, number>;
-        const inbox = (queueOf(d.id) as { inboxQueueUrl: string }).inboxQueueUrl;
+        const inbox = queueOf(d.id).inboxQueueUrl as string;
         for (const entry of await drainInbox(customer(d.id).sqs, inbox)) {
           const eventId = String(entry.detail.eventId);
           const event = eventById.get(eventId);
@@ -413,7 +456,17 @@ describe('fault-injection suite', () => {
           sample(random, [...(routed.get(id) ?? [])], 0.01),
         );
     };
-    const replay = replayFunction({ config, namePrefix: harness.namePrefix, provisioned: handlerView });
+    const replay = replayFunction({
+      config,
+      namePrefix: harness.namePrefix,
+      provisioned: {
+        accountId: harness.accountId,
+        queueUrlBase: viaProxy(harness.queueUrlBase),
+        tables: harness.tables,
+        destinations: {},
+        warnings: [],
+      },
+    });
     const invokeReplay = async (request: Record<string, unknown>) => {
       const deadline = Date.now() + replay.timeoutMs;
       return (replay.handler as ReplayHandler)(request, {

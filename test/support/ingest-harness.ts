@@ -13,6 +13,10 @@ export interface IngestHarness {
   readonly queueUrls: Readonly<Record<string, string>>;
   readonly queueNames: Readonly<Record<string, string>>;
   readonly namePrefix: string;
+  /** The account Pushrail's own resources are in (the management API's VENDOR_ACCOUNT_ID). */
+  readonly accountId: string;
+  /** Queue URL base on the emulator itself, ending in `/`. */
+  readonly queueUrlBase: string;
 }
 
 /**
@@ -26,10 +30,25 @@ export async function startIngestHarness(options: {
   readonly config: PushrailConfig;
   readonly awsEndpoint: string;
   readonly handlerEndpoint: string;
+  /**
+   * Route from the destinations table, as `npm start` and the deployed stack do: only the tables are
+   * provisioned, and the destinations (with their queues) are the test's to create, through the
+   * management API and the provisioner. Otherwise the config's destinations get their queues here and
+   * ingest routes by the config's inlined routing table.
+   * @default false
+   */
+  readonly routesFromTable?: boolean;
+  /** Variables set over the local runtime's environment of the handler (e.g. ROUTES_REFRESH_SECONDS). */
+  readonly env?: Readonly<Record<string, string>>;
 }): Promise<IngestHarness> {
   const namePrefix = `it-${randomUUID().slice(0, 8)}`;
   const target = { endpoint: options.awsEndpoint, region: 'us-east-1' };
-  const provisioned = await provision({ config: options.config, namePrefix, target });
+  const routesFromTable = options.routesFromTable ?? false;
+  const provisioned = await provision({
+    config: routesFromTable ? { ...options.config, destinations: [] } : options.config,
+    namePrefix,
+    target,
+  });
   const env = ingestEnvironment({
     config: options.config,
     namePrefix,
@@ -39,9 +58,10 @@ export async function startIngestHarness(options: {
     },
     region: 'us-east-1',
     endpoint: options.handlerEndpoint,
+    routesFromTable,
   });
   return {
-    handler: createIngestHandler(env),
+    handler: createIngestHandler({ ...env, ...options.env }),
     tables: provisioned.tables,
     queueUrls: Object.fromEntries(
       Object.entries(provisioned.destinations).map(([id, d]) => [id, d.queueUrl]),
@@ -50,5 +70,7 @@ export async function startIngestHarness(options: {
       options.config.destinations.map((d) => [d.id, queueNames(namePrefix, d.id).queue]),
     ),
     namePrefix,
+    accountId: provisioned.accountId,
+    queueUrlBase: provisioned.queueUrlBase,
   };
 }
