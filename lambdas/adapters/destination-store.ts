@@ -6,6 +6,7 @@ import {
   TransactionCanceledException,
   type TransactWriteItem,
   TransactWriteItemsCommand,
+  type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { type DestinationRecord, DestinationRecordSchema } from '../core/destination-record.js';
@@ -134,26 +135,24 @@ export class DestinationStore {
     const fields = Object.entries(state).filter(([, v]) => v !== undefined);
     const clear = state.statusReason === undefined ? ' REMOVE statusReason' : '';
     try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: marshall({ pk: destinationKey(id) }),
-                ConditionExpression: 'version = :version',
-                UpdateExpression: `SET ${fields.map(([k]) => `#${k} = :${k}`).join(', ')}${clear}`,
-                ExpressionAttributeNames: Object.fromEntries(fields.map(([k]) => [`#${k}`, k])),
-                ExpressionAttributeValues: marshall({
-                  ':version': version,
-                  ...Object.fromEntries(fields.map(([k, v]) => [`:${k}`, v])),
-                }),
-              },
+      await this.transact({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: marshall({ pk: destinationKey(id) }),
+              ConditionExpression: 'version = :version',
+              UpdateExpression: `SET ${fields.map(([k]) => `#${k} = :${k}`).join(', ')}${clear}`,
+              ExpressionAttributeNames: Object.fromEntries(fields.map(([k]) => [`#${k}`, k])),
+              ExpressionAttributeValues: marshall({
+                ':version': version,
+                ...Object.fromEntries(fields.map(([k, v]) => [`:${k}`, v])),
+              }),
             },
-            this.bumpCatalog(),
-          ],
-        }),
-      );
+          },
+          this.bumpCatalog(),
+        ],
+      });
       return true;
     } catch (error) {
       if (conditionFailed(error)) return false;
@@ -164,21 +163,19 @@ export class DestinationStore {
   /** Removes a destination for good (the provisioner, once its resources are gone), if still at `version`. */
   public async remove(id: string, version: number): Promise<boolean> {
     try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Delete: {
-                TableName: this.tableName,
-                Key: marshall({ pk: destinationKey(id) }),
-                ConditionExpression: 'version = :version',
-                ExpressionAttributeValues: marshall({ ':version': version }),
-              },
+      await this.transact({
+        TransactItems: [
+          {
+            Delete: {
+              TableName: this.tableName,
+              Key: marshall({ pk: destinationKey(id) }),
+              ConditionExpression: 'version = :version',
+              ExpressionAttributeValues: marshall({ ':version': version }),
             },
-            this.bumpCatalog(),
-          ],
-        }),
-      );
+          },
+          this.bumpCatalog(),
+        ],
+      });
       return true;
     } catch (error) {
       if (conditionFailed(error)) return false;
@@ -192,25 +189,43 @@ export class DestinationStore {
     values: Record<string, unknown>,
     also: readonly TransactWriteItem[],
   ): Promise<void> {
-    await this.client.send(
-      new TransactWriteItemsCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: marshall(
-                { pk: destinationKey(record.destination.id), ...record },
-                { removeUndefinedValues: true },
-              ),
-              ConditionExpression: condition,
-              ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: marshall(values) } : {}),
-            },
+    await this.transact({
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: marshall(
+              { pk: destinationKey(record.destination.id), ...record },
+              { removeUndefinedValues: true },
+            ),
+            ConditionExpression: condition,
+            ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: marshall(values) } : {}),
           },
-          this.bumpCatalog(),
-          ...also,
-        ],
-      }),
-    );
+        },
+        this.bumpCatalog(),
+        ...also,
+      ],
+    });
+  }
+
+  /**
+   * One TransactWriteItems, retried while DynamoDB cancels it for a conflict with another transaction
+   * on the same items. Every write bumps the one catalog item, so a backend creating destinations
+   * concurrently conflicts there by design; the SDK retries throttles but not these cancellations.
+   * A failed condition is never retried: it is the caller's answer (exists, stale version).
+   */
+  private async transact(input: TransactWriteItemsCommandInput): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand(input));
+        return;
+      } catch (error) {
+        if (attempt >= CONFLICT_ATTEMPTS || !transactionConflict(error)) throw error;
+        // Full jitter, 25 ms doubling to at most 800 ms: conflicting writers spread out.
+        const capMs = Math.min(800, 25 * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * capMs));
+      }
+    }
   }
 
   private bumpCatalog() {
@@ -228,6 +243,16 @@ export class DestinationStore {
 function parseRecord(item: Record<string, unknown>): DestinationRecord {
   const { pk: _pk, ...rest } = item;
   return DestinationRecordSchema.parse(rest) as DestinationRecord;
+}
+
+/** Tries of a transaction DynamoDB cancels for conflicts: about 3 s of backoff in all, at most. */
+const CONFLICT_ATTEMPTS = 8;
+
+/** Cancelled only because another transaction held an item: retrying may succeed. */
+function transactionConflict(error: unknown): boolean {
+  if (!(error instanceof TransactionCanceledException)) return false;
+  const codes = (error.CancellationReasons ?? []).map((r) => r.Code);
+  return codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
 }
 
 /** A failed condition: on a transaction it is a cancellation whose reason names it. */
