@@ -182,6 +182,8 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
     async stop() {
       if (timer) clearInterval(timer);
       await reconciling;
+      // A change made just before the stop is still converging: let it finish while moto is up.
+      await provisioner.settle();
       await pollers.stopAll();
       dynamodb.destroy();
       sqs.destroy();

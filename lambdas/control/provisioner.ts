@@ -118,6 +118,8 @@ export interface Provisioner {
   reconcileAll(): Promise<void>;
   /** Starts converging a destination now, without waiting (the management API calls it after a change). */
   notify(destinationId: string): void;
+  /** Resolves once no converge is running in this process (a shutdown waits for it before the AWS clients go). */
+  settle(): Promise<void>;
   /**
    * Removes everything the provisioner created, for the deletion of the stack: every mapping (those of
    * ids no longer in the table too), every destination queue and DLQ, every secret Pushrail owns.
@@ -393,6 +395,9 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
       converge(destinationId).catch(() => {
         // Recorded and logged by converge; the periodic reconcile retries.
       });
+    },
+    async settle() {
+      while (running.size > 0) await Promise.allSettled([...running.values()]);
     },
   };
 }

@@ -327,6 +327,17 @@ describe('the provisioner with the local mappings', () => {
     expect(secret.DeletedDate).toBeDefined();
   });
 
+  it('settles: a shutdown can wait for the converge a change started', async () => {
+    const destination = s3Destination('settling');
+    await createCustomerSide(destination);
+    await store.create(recordOf(destination));
+    const provisioner = provisionerWith();
+    provisioner.notify('settling');
+    await provisioner.settle();
+    expect(await store.get('settling')).toMatchObject({ status: 'ACTIVE' });
+    await mappings.remove('settling');
+  });
+
   it('force delete moves what is left to the DLQ with the reason, then removes the queue', async () => {
     const destination = s3Destination('forced');
     await createCustomerSide(destination);

@@ -25,6 +25,7 @@ function withFake(env: Record<string, string> = ENV) {
     converge: vi.fn(async () => undefined),
     reconcileAll: vi.fn(async () => undefined),
     notify: vi.fn(),
+    settle: vi.fn(async () => undefined),
     teardownAll: vi.fn(async () => ({ destinations: 2, queuesDeleted: 4, secretsDeleted: 1 })),
   } satisfies Provisioner;
   return { fake, handler: createProvisionerHandler(env, { provisioner: () => fake }) };
