@@ -11,20 +11,19 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DestinationStore } from '../../lambdas/adapters/destination-store.js';
 import { EventStore } from '../../lambdas/adapters/event-store.js';
 import { secretsManagerDeleter } from '../../lambdas/adapters/secret-deleter.js';
-import { findQueueUrl, queueDepth, sendBatch } from '../../lambdas/adapters/sqs-queue.js';
+import { findQueueUrl, queueDepth } from '../../lambdas/adapters/sqs-queue.js';
 import {
   createProvisioner,
   type MappingPort,
   type MappingQueue,
   type ProvisionerDeps,
 } from '../../lambdas/control/provisioner.js';
-import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import type { DestinationRecord } from '../../lambdas/core/destination-record.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { DESTINATION_DELETED } from '../../lambdas/core/failure-codes.js';
-import { DLQ_ATTRIBUTES, toMessage } from '../../lambdas/core/queue-message.js';
+import { DLQ_ATTRIBUTES } from '../../lambdas/core/queue-message.js';
 import { QUEUE_SETTINGS, queueNames } from '../../lambdas/core/resources.js';
 import type { Destination } from '../../lambdas/destinations/index.js';
 import type { EmulatorTarget } from '../../local/aws-clients.js';
@@ -36,6 +35,7 @@ import {
   localMappingsEnvironment,
 } from '../../local/local-mappings.js';
 import { provision } from '../../local/provision.js';
+import { storeAndEnqueue } from '../support/enqueue.js';
 import { crashingDeps, InjectedCrash } from '../support/provisioner-crash.js';
 import { peekQueue } from '../support/queues.js';
 import { seedEvent } from '../support/seed-event.js';
@@ -141,26 +141,7 @@ async function enqueue(destination: Destination, count: number): Promise<string[
       receivedAt,
     };
   });
-  for (const record of records) {
-    await events.putIfAbsent({
-      eventId: record.eventId,
-      customerExternalId: record.customerExternalId,
-      idempotencyKey: record.idempotencyKey,
-      eventType: record.eventType,
-      occurredAt: record.occurredAt,
-      receivedAt,
-      bodyHash: 'test',
-      record: canonicalJson(record),
-      destinations: [destination.id],
-      expiresAt: Math.floor(Date.now() / 1000) + 3600,
-    });
-  }
-  const { failed } = await sendBatch(
-    sqs,
-    queueUrl,
-    records.map((r) => ({ key: r.eventId, ...toMessage(r) })),
-  );
-  expect(failed).toEqual([]);
+  await storeAndEnqueue({ events, sqs }, queueUrl, destination.id, records);
   return records.map((r) => r.eventId);
 }
 

@@ -3,15 +3,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EventStore } from '../../lambdas/adapters/event-store.js';
-import { sendBatch } from '../../lambdas/adapters/sqs-queue.js';
-import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
-import { toMessage } from '../../lambdas/core/queue-message.js';
 import type { EmulatorTarget } from '../../local/aws-clients.js';
 import { provision } from '../../local/provision.js';
 import { type RuntimeDestinations, startRuntimeDestinations } from '../../local/runtime-destinations.js';
+import { storeAndEnqueue } from '../support/enqueue.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { call } from '../support/management.js';
 import { seedEvent } from '../support/seed-event.js';
@@ -82,26 +80,7 @@ async function enqueue(queueUrl: string, eventTypes: readonly string[]): Promise
       receivedAt,
     };
   });
-  for (const record of records) {
-    await events.putIfAbsent({
-      eventId: record.eventId,
-      customerExternalId: record.customerExternalId,
-      idempotencyKey: record.idempotencyKey,
-      eventType: record.eventType,
-      occurredAt: record.occurredAt,
-      receivedAt,
-      bodyHash: 'test',
-      record: canonicalJson(record),
-      destinations: [ID],
-      expiresAt: Math.floor(Date.now() / 1000) + 3600,
-    });
-  }
-  const { failed } = await sendBatch(
-    sqs,
-    queueUrl,
-    records.map((r) => ({ key: r.eventId, ...toMessage(r) })),
-  );
-  expect(failed).toEqual([]);
+  await storeAndEnqueue({ events, sqs }, queueUrl, ID, records);
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
