@@ -125,12 +125,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   const management = createManagementHandler(
     {
       ...process.env,
-      [MANAGEMENT_ENV.destinationsTable]: table('destinations'),
-      [MANAGEMENT_ENV.auditTable]: table('audit'),
-      [MANAGEMENT_ENV.namePrefix]: namePrefix,
-      [MANAGEMENT_ENV.vendorAccountId]: options.accountId,
-      AWS_REGION: target.region,
-      AWS_ENDPOINT_URL: target.endpoint,
+      ...localManagementEnvironment({ tables, namePrefix, accountId: options.accountId, target }),
     },
     {
       notify: (id) => provisioner.notify(id),
@@ -189,6 +184,31 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
       sqs.destroy();
       secretsManager.destroy();
     },
+  };
+}
+
+/**
+ * The management handler's environment on the emulator: the local runtime's tables and prefix, the
+ * emulator's account for `customerSetup`, and its endpoint for the handler's SDK clients.
+ */
+export function localManagementEnvironment(values: {
+  readonly tables: Readonly<Record<string, string>>;
+  readonly namePrefix: string;
+  readonly accountId: string;
+  readonly target: EmulatorTarget;
+}): Record<string, string> {
+  const table = (role: string) => {
+    const name = values.tables[role];
+    if (!name) throw new Error(`table ${role} was not provisioned`);
+    return name;
+  };
+  return {
+    [MANAGEMENT_ENV.destinationsTable]: table('destinations'),
+    [MANAGEMENT_ENV.auditTable]: table('audit'),
+    [MANAGEMENT_ENV.namePrefix]: values.namePrefix,
+    [MANAGEMENT_ENV.vendorAccountId]: values.accountId,
+    AWS_REGION: values.target.region,
+    AWS_ENDPOINT_URL: values.target.endpoint,
   };
 }
 

@@ -10,10 +10,9 @@ import {
   type MappingQueue,
   type Provisioner,
 } from '../../lambdas/control/provisioner.js';
-import { MANAGEMENT_ENV } from '../../lambdas/core/function-env.js';
 import type { Destination } from '../../lambdas/destinations/index.js';
 import type { EmulatorTarget } from '../../local/aws-clients.js';
-import { provisionCustomerSide } from '../../local/runtime-destinations.js';
+import { localManagementEnvironment, provisionCustomerSide } from '../../local/runtime-destinations.js';
 import type { Handler } from './management.js';
 
 /**
@@ -107,14 +106,12 @@ export function apiDestinations(options: {
   });
 
   const management = createManagementHandler(
-    {
-      [MANAGEMENT_ENV.destinationsTable]: table('destinations'),
-      [MANAGEMENT_ENV.auditTable]: table('audit'),
-      [MANAGEMENT_ENV.namePrefix]: namePrefix,
-      [MANAGEMENT_ENV.vendorAccountId]: options.accountId,
-      AWS_REGION: target.region,
-      AWS_ENDPOINT_URL: target.endpoint,
-    },
+    localManagementEnvironment({
+      tables: options.tables,
+      namePrefix,
+      accountId: options.accountId,
+      target,
+    }),
     { notify: (id) => void notified.push(id) },
   );
 
