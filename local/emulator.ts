@@ -44,6 +44,12 @@ export interface StartMotoOptions {
    * @default false
    */
   readonly ownProcessGroup?: boolean;
+  /**
+   * The program and its arguments before moto_server's own (`-H … -p …`), for a launcher that patches
+   * moto first (test/support/moto_server_item_rollback.py).
+   * @default ['moto_server']
+   */
+  readonly command?: readonly string[];
 }
 
 export async function startMoto(options: StartMotoOptions = {}): Promise<Emulator> {
@@ -51,7 +57,8 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Emulato
   const port = await freePort();
   // 127.0.0.1, not localhost: the SDK then uses path-style S3 URLs that moto understands.
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const [program = 'moto_server', ...args] = options.command ?? [];
+  const child: ChildProcess = spawn(program, [...args, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
     detached: options.ownProcessGroup ?? false,

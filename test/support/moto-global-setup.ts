@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { type Emulator, startMoto } from '../../local/emulator.js';
@@ -20,7 +21,14 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const slots = Math.max(1, project.globalConfig.maxWorkers ?? 1);
-  const emulators: Emulator[] = await Promise.all(Array.from({ length: slots }, () => startMoto()));
+  // The scale test alone runs moto with item-level transaction rollback (see the launcher's docstring).
+  const command =
+    process.env.PUSHRAIL_SCALE_TEST === '1'
+      ? ['python3', fileURLToPath(new URL('./moto_server_item_rollback.py', import.meta.url))]
+      : undefined;
+  const emulators: Emulator[] = await Promise.all(
+    Array.from({ length: slots }, () => startMoto(command ? { command } : {})),
+  );
   project.provide(
     'awsEndpoints',
     emulators.map((e) => e.endpoint),
