@@ -181,7 +181,7 @@ export class DeliveryRuntime<D extends Destination, C> {
     // cannot check against its implementation.
     // Metrics are flushed once per invocation (one EMF line per dimension set), not per attempt.
     return (async (event: unknown, context: Context) =>
-      withMetricsFlush(() =>
+      withMetricsFlush<unknown>(() =>
         isTestSendRequest(event) ? this.testSend(event, sendTest) : sqsHandler(event as SQSEvent, context),
       )) as ConsumerHandler;
   }
