@@ -8,6 +8,7 @@ import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/desti
 import { DeliveryFunction } from './delivery-function.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { ManagementApi } from './management-api.js';
+import { Observability } from './observability.js';
 import { Provisioner } from './provisioner.js';
 import { Replay } from './replay.js';
 import { RuntimeResources } from './runtime-resources.js';
@@ -63,6 +64,8 @@ export class PushrailStack extends Stack {
   public readonly provisioner: Provisioner;
   /** The on-call replay function (output `ReplayFunctionName`). */
   public readonly replay: Replay;
+  /** Alarms, their topic (output `AlarmTopicArn`) and the dashboard. */
+  public readonly observability: Observability;
 
   public constructor(scope: Construct, id: string, props: PushrailStackProps) {
     super(scope, id, {
@@ -113,10 +116,18 @@ export class PushrailStack extends Stack {
       retentionDays: props.retentionDays,
     });
 
+    this.observability = new Observability(this, 'Observability', {
+      namePrefix: this.runtimeResources.namePrefix,
+      api: this.ingestApi.api,
+      ingestFunction: this.ingestApi.ingestFunction.function,
+      consumers: consumerFunctionsByType,
+    });
+
     this.provisioner = new Provisioner(this, 'Provisioner', {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
       consumers: consumerFunctionsByType,
+      alarmTopic: this.observability.alarmTopic,
     });
 
     this.managementApi = new ManagementApi(this, 'ManagementApi', {
@@ -160,6 +171,16 @@ export class PushrailStack extends Stack {
         'Replay function for on-call: npx pushrail replay --stack <stack> …, or aws lambda invoke ' +
         '--function-name <name> --cli-binary-format raw-in-base64-out --payload \'{"destinationId":…}\' out.json',
       value: this.replay.replayFunction.function.functionName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description:
+        'SNS topic every Pushrail alarm notifies (the stack alarms and the per-destination queue-age alarms): ' +
+        'subscribe your pager or chat to it',
+      value: this.observability.alarmTopic.topicArn,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'CloudWatch dashboard of the stack',
+      value: this.observability.dashboard.dashboardName,
     });
     new CfnOutput(this, 'ProvisionerFunctionName', {
       description:

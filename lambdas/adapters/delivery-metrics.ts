@@ -1,7 +1,10 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { FailureClass } from '../core/failure-classification.js';
+import { METRIC_NAMES, METRICS_NAMESPACE, METRICS_SERVICE, type MetricDimension } from '../core/metrics.js';
 import type { DestinationType } from '../destinations/index.js';
 import type { AttemptRecord } from './attempt-log.js';
+
+export { METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metrics.js';
 
 /**
  * Pushrail's custom metrics (CloudWatch EMF through Powertools Metrics), fed from the one place every
@@ -12,27 +15,6 @@ import type { AttemptRecord } from './attempt-log.js';
  * destinations. Per-destination detail comes from what is free or already paid for: SQS's own
  * per-queue metrics and the attempts table (trace, health). Never add a destination id here.
  */
-
-/** The namespace of every Pushrail custom metric (the alarms and the dashboard read it). */
-export const METRICS_NAMESPACE = 'Pushrail';
-
-/**
- * The `service` dimension Powertools always adds, pinned to one value: the consumers and the replay
- * function then write the same dimension sets, and the stack's alarms can name them exactly.
- */
-export const METRICS_SERVICE = 'pushrail';
-
-/** Metric names, in one place for the emitter, the alarms and the dashboard. */
-export const METRIC_NAMES = {
-  delivered: 'EventsDelivered',
-  failed: 'EventsFailed',
-  deadLettered: 'EventsDeadLettered',
-  latency: 'DeliveryLatency',
-} as const;
-
-/** Every dimension a Pushrail custom metric may carry (an infra test holds the code to it). */
-export const METRIC_DIMENSIONS = ['service', 'kind', 'failureClass'] as const;
-export type MetricDimension = (typeof METRIC_DIMENSIONS)[number];
 
 /** The dimensions of one metric: by kind, and by failure class for failures. */
 export function dimensionsOf(
