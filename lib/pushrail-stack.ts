@@ -1,11 +1,13 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { VendorSettings } from '../lambdas/core/config.js';
 import { TABLES } from '../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/destinations/index.js';
 import { DeliveryFunction } from './delivery-function.js';
+import { EgressNetwork } from './egress-network.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { ManagementApi } from './management-api.js';
 import { Observability } from './observability.js';
@@ -64,6 +66,8 @@ export class PushrailStack extends Stack {
   public readonly provisioner: Provisioner;
   /** The on-call replay function (output `ReplayFunctionName`). */
   public readonly replay: Replay;
+  /** The consumers' VPC and NAT Elastic IPs, with the egress setting (output `EgressIps`). */
+  public readonly egress?: EgressNetwork;
   /** Alarms, their topic (output `AlarmTopicArn`) and the dashboard. */
   public readonly observability: Observability;
 
@@ -87,6 +91,16 @@ export class PushrailStack extends Stack {
     // the retained tables (new logical ids) instead of keeping them.
     this.tables = new Tables(this, 'EventStore').tables;
 
+    // Off by default: the template is then exactly what it was without the setting.
+    if (props.egress?.staticIps) this.egress = new EgressNetwork(this, 'Egress', { azs: props.egress.azs });
+    const network = this.egress
+      ? {
+          vpc: this.egress.vpc,
+          subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+          securityGroups: [this.egress.securityGroup],
+        }
+      : undefined;
+
     const consumers: Partial<Record<DestinationType, DeliveryFunction>> = {};
     for (const type of DESTINATION_TYPES) {
       consumers[type] = new DeliveryFunction(this, KINDS[type].delivery.functionId, {
@@ -101,6 +115,7 @@ export class PushrailStack extends Stack {
         ...(props.customerSecretsArnPattern
           ? { customerSecretsArnPattern: props.customerSecretsArnPattern }
           : {}),
+        ...(network ? { network } : {}),
       });
     }
     this.consumers = consumers as Record<DestinationType, DeliveryFunction>;
@@ -188,6 +203,14 @@ export class PushrailStack extends Stack {
         'its logs say why a destination is FAILED',
       value: this.provisioner.provisionerFunction.function.functionName,
     });
+    if (this.egress) {
+      new CfnOutput(this, 'EgressIps', {
+        description:
+          'The addresses every delivery leaves from (webhooks, S3 in any Region, EventBridge): customers may ' +
+          'allow these in a bucket policy (aws:SourceIp) or a firewall. README "Egress IP".',
+        value: this.egress.egressIps,
+      });
+    }
     for (const consumer of Object.values(this.consumers)) {
       const { delivery, title } = KINDS[consumer.type];
       new CfnOutput(this, `${delivery.functionId}FunctionName`, {
