@@ -68,7 +68,8 @@ describe('alarms', () => {
   it('let the provisioner keep one queue-age alarm per destination, and nothing else of CloudWatch', () => {
     const provisioner = stack.provisioner.provisionerFunction;
     const fn = resources[stack.getLogicalId(provisioner.function.node.defaultChild as never)];
-    const env = (fn?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const env =
+      (fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
     expect(env.ALARM_TOPIC_ARN).toBeDefined();
     const policies = ofType('AWS::IAM::Policy').map(([, p]) => JSON.stringify(p.Properties));
     const cloudwatch = policies.filter((p) => p.includes('cloudwatch:'));
