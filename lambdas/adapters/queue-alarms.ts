@@ -68,11 +68,11 @@ export function cloudWatchQueueAlarms(options: CloudWatchQueueAlarmsOptions): Qu
           if (!isNotFound(error)) throw error;
           for (const name of batch) {
             await pace.take();
-            await options.cloudwatch
-              .send(new DeleteAlarmsCommand({ AlarmNames: [name] }))
-              .catch((e: unknown) => {
-                if (!isNotFound(e)) throw e;
-              });
+            try {
+              await options.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [name] }));
+            } catch (e) {
+              if (!isNotFound(e)) throw e;
+            }
           }
         }
         for (const name of batch) put.delete(name);
