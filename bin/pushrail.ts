@@ -3,7 +3,7 @@
  * The CDK app: `npx cdk synth|deploy [-c config=path] [-c stackName=Name]
  * [-c customerSecretsArnPattern=arn:aws:secretsmanager:<region>:<account>:secret:<prefix>*]`.
  *
- * Loads and validates the vendor-level settings of the config (vendor, retentionDays), then builds
+ * Loads and validates the vendor-level settings of the config (vendor, retentionDays, egress), then builds
  * one environment-agnostic stack (no lookups), so synth runs offline with no credentials. The
  * config's destinations are not deployed: they are runtime data, applied with
  * `npx pushrail destinations apply -f`. cdk-nag's AwsSolutions checks run on every synth; an
@@ -56,6 +56,7 @@ try {
   new PushrailStack(app, stackName, {
     vendor: settings.vendor,
     retentionDays: settings.retentionDays,
+    ...(settings.egress ? { egress: settings.egress } : {}),
     ...(customerSecretsArnPattern ? { customerSecretsArnPattern } : {}),
   });
 } catch (error) {

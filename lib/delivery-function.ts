@@ -6,7 +6,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { tableDeliveryEnvironment } from '../lambdas/core/function-env.js';
 import { type DestinationType, KINDS } from '../lambdas/destinations/index.js';
-import { PushrailFunction } from './pushrail-function.js';
+import { type FunctionNetwork, PushrailFunction } from './pushrail-function.js';
 import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
 /**
@@ -76,6 +76,11 @@ export interface DeliveryFunctionProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * The VPC subnets to deliver from (the egress setting, README "Egress IP").
+   * @default - no VPC: AWS's shared addresses
+   */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -109,6 +114,7 @@ export class DeliveryFunction extends Construct {
       timeout: Duration.seconds(delivery.timeoutSeconds),
       memorySize: delivery.memoryMb,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.network ? { network: props.network } : {}),
       environment: tableDeliveryEnvironment({
         destinationsTable: props.destinationsTable.tableName,
         namePrefix: resources.namePrefix,

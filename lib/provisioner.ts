@@ -5,6 +5,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IDependable } from 'constructs';
@@ -42,6 +43,8 @@ export const PROVISIONER_PERMISSIONS = {
   listQueues: ['sqs:ListQueues'],
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
   secrets: ['secretsmanager:DescribeSecret', 'secretsmanager:DeleteSecret'],
+  /** The queue-age alarm of each destination (adapters/queue-alarms.ts): put, and deleted with it. */
+  alarms: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms'],
 } as const;
 
 /**
@@ -72,6 +75,12 @@ export interface ProvisionerProps {
   readonly destinationsTable: ITable;
   /** The consumer function of each kind: the targets of the event source mappings. */
   readonly consumers: Readonly<Record<DestinationType, IFunction>>;
+  /**
+   * The topic each destination's queue-age alarm notifies; with it, the provisioner keeps one alarm per
+   * destination (core/queue-age-alarm.ts).
+   * @default - no per-destination alarms
+   */
+  readonly alarmTopic?: ITopic;
   /**
    * What the teardown needs besides the provisioner: it runs before these are deleted.
    * @default - the consumers only
@@ -127,6 +136,7 @@ export class Provisioner extends Construct {
         [PROVISIONER_ENV.deliveryFunctions]: Stack.of(this).toJsonString(
           Object.fromEntries(Object.entries(props.consumers).map(([type, fn]) => [type, fn.functionArn])),
         ),
+        ...(props.alarmTopic ? { [PROVISIONER_ENV.alarmTopicArn]: props.alarmTopic.topicArn } : {}),
       },
     });
     const fn = this.provisionerFunction.function;
@@ -138,6 +148,14 @@ export class Provisioner extends Construct {
       }),
     );
     props.destinationsTable.grant(fn, ...PROVISIONER_PERMISSIONS.destinations);
+    if (props.alarmTopic) {
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: [...PROVISIONER_PERMISSIONS.alarms],
+          resources: [resources.queueAlarms.arn],
+        }),
+      );
+    }
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: [...PROVISIONER_PERMISSIONS.secrets],
@@ -215,6 +233,18 @@ export class Provisioner extends Construct {
             'that cannot be listed at deploy time.',
           appliesTo: [nagResource(resources.queues)],
         },
+        ...(props.alarmTopic
+          ? [
+              {
+                id: 'AwsSolutions-IAM5',
+                reason:
+                  'Each destination has one queue-age alarm, named <prefix>-<id>-queue-age, which the provisioner ' +
+                  'puts with its queue and deletes with it: destinations are runtime data, so the alarms are ' +
+                  'scoped by that name pattern; PutMetricAlarm and DeleteAlarms only.',
+                appliesTo: [nagResource(resources.queueAlarms)],
+              },
+            ]
+          : []),
         {
           id: 'AwsSolutions-IAM5',
           reason:

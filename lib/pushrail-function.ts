@@ -1,10 +1,12 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
-import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
 /** The repository root: esbuild's project root and where `package-lock.json` pins the bundled deps. */
@@ -23,6 +25,27 @@ export function repoPath(relative: string): string {
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __pushrailCreateRequire } from 'node:module';" +
   'const require = __pushrailCreateRequire(import.meta.url);';
+
+/** Where a function in a VPC runs: its subnets and security groups (lib/egress-network.ts). */
+export interface FunctionNetwork {
+  readonly vpc: IVpc;
+  readonly subnets: SubnetSelection;
+  readonly securityGroups: readonly ISecurityGroup[];
+}
+
+/**
+ * What Lambda needs to attach a function to its subnets (the actions of the AWS managed policy
+ * AWSLambdaVPCAccessExecutionRole, which the house role does not take). They support no resource
+ * narrower than `*`.
+ */
+export const VPC_ACCESS_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+] as const;
 
 export interface PushrailFunctionProps {
   /** Path of the handler's TypeScript entry file (absolute, or relative to the repository root). */
@@ -76,6 +99,11 @@ export interface PushrailFunctionProps {
    * @default RemovalPolicy.RETAIN (the CDK default for log groups: logs outlive the stack for audits)
    */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Runs the function in these subnets of a VPC (README "Egress IP").
+   * @default - no VPC
+   */
+  readonly network?: FunctionNetwork;
 }
 
 /**
@@ -108,6 +136,22 @@ export class PushrailFunction extends Construct {
     });
     this.logGroup.grantWrite(role);
     this.role = role;
+    if (props.network) {
+      role.addToPolicy(new PolicyStatement({ actions: [...VPC_ACCESS_ACTIONS], resources: ['*'] }));
+      NagSuppressions.addResourceSuppressions(
+        role,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              'A function in a VPC needs Lambda to create and delete its network interfaces in the subnets: ' +
+              'these EC2 actions (those of AWSLambdaVPCAccessExecutionRole) take no resource narrower than *.',
+            appliesTo: ['Resource::*'],
+          },
+        ],
+        true,
+      );
+    }
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: isAbsolute(props.entry) ? props.entry : repoPath(props.entry),
@@ -121,6 +165,13 @@ export class PushrailFunction extends Construct {
         ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
         : {}),
       role,
+      ...(props.network
+        ? {
+            vpc: props.network.vpc,
+            vpcSubnets: props.network.subnets,
+            securityGroups: [...props.network.securityGroups],
+          }
+        : {}),
       logGroup: this.logGroup,
       projectRoot: REPO_ROOT,
       depsLockFilePath: repoPath('package-lock.json'),

@@ -1,13 +1,16 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { VendorSettings } from '../lambdas/core/config.js';
 import { TABLES } from '../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/destinations/index.js';
 import { DeliveryFunction } from './delivery-function.js';
+import { EgressNetwork } from './egress-network.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { ManagementApi } from './management-api.js';
+import { Observability } from './observability.js';
 import { Provisioner } from './provisioner.js';
 import { Replay } from './replay.js';
 import { RuntimeResources } from './runtime-resources.js';
@@ -63,6 +66,10 @@ export class PushrailStack extends Stack {
   public readonly provisioner: Provisioner;
   /** The on-call replay function (output `ReplayFunctionName`). */
   public readonly replay: Replay;
+  /** The consumers' VPC and NAT Elastic IPs, with the egress setting (output `EgressIps`). */
+  public readonly egress?: EgressNetwork;
+  /** Alarms, their topic (output `AlarmTopicArn`) and the dashboard. */
+  public readonly observability: Observability;
 
   public constructor(scope: Construct, id: string, props: PushrailStackProps) {
     super(scope, id, {
@@ -84,6 +91,16 @@ export class PushrailStack extends Stack {
     // the retained tables (new logical ids) instead of keeping them.
     this.tables = new Tables(this, 'EventStore').tables;
 
+    // Off by default: the template is then exactly what it was without the setting.
+    if (props.egress?.staticIps) this.egress = new EgressNetwork(this, 'Egress', { azs: props.egress.azs });
+    const network = this.egress
+      ? {
+          vpc: this.egress.vpc,
+          subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+          securityGroups: [this.egress.securityGroup],
+        }
+      : undefined;
+
     const consumers: Partial<Record<DestinationType, DeliveryFunction>> = {};
     for (const type of DESTINATION_TYPES) {
       consumers[type] = new DeliveryFunction(this, KINDS[type].delivery.functionId, {
@@ -98,6 +115,7 @@ export class PushrailStack extends Stack {
         ...(props.customerSecretsArnPattern
           ? { customerSecretsArnPattern: props.customerSecretsArnPattern }
           : {}),
+        ...(network ? { network } : {}),
       });
     }
     this.consumers = consumers as Record<DestinationType, DeliveryFunction>;
@@ -113,10 +131,18 @@ export class PushrailStack extends Stack {
       retentionDays: props.retentionDays,
     });
 
+    this.observability = new Observability(this, 'Observability', {
+      namePrefix: this.runtimeResources.namePrefix,
+      api: this.ingestApi.api,
+      ingestFunction: this.ingestApi.ingestFunction.function,
+      consumers: consumerFunctionsByType,
+    });
+
     this.provisioner = new Provisioner(this, 'Provisioner', {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
       consumers: consumerFunctionsByType,
+      alarmTopic: this.observability.alarmTopic,
     });
 
     this.managementApi = new ManagementApi(this, 'ManagementApi', {
@@ -161,12 +187,30 @@ export class PushrailStack extends Stack {
         '--function-name <name> --cli-binary-format raw-in-base64-out --payload \'{"destinationId":…}\' out.json',
       value: this.replay.replayFunction.function.functionName,
     });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description:
+        'SNS topic every Pushrail alarm notifies (the stack alarms and the per-destination queue-age alarms): ' +
+        'subscribe your pager or chat to it',
+      value: this.observability.alarmTopic.topicArn,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'CloudWatch dashboard of the stack',
+      value: this.observability.dashboard.dashboardName,
+    });
     new CfnOutput(this, 'ProvisionerFunctionName', {
       description:
         'Provisioner: converges destinations to the table (every 5 minutes, and after each change); ' +
         'its logs say why a destination is FAILED',
       value: this.provisioner.provisionerFunction.function.functionName,
     });
+    if (this.egress) {
+      new CfnOutput(this, 'EgressIps', {
+        description:
+          'The addresses every delivery leaves from (webhooks, S3 in any Region, EventBridge): customers may ' +
+          'allow these in a bucket policy (aws:SourceIp) or a firewall. README "Egress IP".',
+        value: this.egress.egressIps,
+      });
+    }
     for (const consumer of Object.values(this.consumers)) {
       const { delivery, title } = KINDS[consumer.type];
       new CfnOutput(this, `${delivery.functionId}FunctionName`, {

@@ -58,6 +58,8 @@ export class RuntimeResources {
    * policy, which names the vendor's account and requires the destination's ExternalId.
    */
   public readonly customerRoles: ArnPattern;
+  /** The per-destination alarms the provisioner puts (`<prefix>-<id>-queue-age`, core/queue-age-alarm.ts). */
+  public readonly queueAlarms: ArnPattern;
 
   public constructor(public readonly namePrefix: string) {
     // Fails early, naming the rule, if the prefix cannot prefix queue names.
@@ -74,6 +76,9 @@ export class RuntimeResources {
       (p) => `arn:${p.partition}:lambda:${p.region}:${p.account}:event-source-mapping:*`,
     );
     this.customerRoles = pattern((p) => `arn:${p.partition}:iam::*:role/*`);
+    this.queueAlarms = pattern(
+      (p) => `arn:${p.partition}:cloudwatch:${p.region}:${p.account}:alarm:${namePrefix}-*-queue-age`,
+    );
   }
 }
 

@@ -3,6 +3,7 @@ import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { FailureClass } from '../core/failure-classification.js';
 import type { DestinationType } from '../destinations/index.js';
+import { deliveryMetrics } from './delivery-metrics.js';
 
 export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-scheduled' | 'replayed';
 
@@ -39,6 +40,7 @@ export class AttemptLog {
   ) {}
 
   public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
+    deliveryMetrics.record(attempt);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,

@@ -5,6 +5,7 @@ import { decideRetry } from '../core/backoff.js';
 import type { EventRecord } from '../core/event.js';
 import { type ClassifiedFailure, classifyFailure, sanitizeReason } from '../core/failure-classification.js';
 import { MALFORMED_MESSAGE } from '../core/failure-codes.js';
+import { correlationIdsOf, eventIdsField } from '../core/log-summary.js';
 import { fromMessage } from '../core/queue-message.js';
 import type { DestinationType } from '../destinations/index.js';
 import type { AttemptLog } from './attempt-log.js';
@@ -113,6 +114,7 @@ export async function runDeliveryBatch(
       );
   }
   const byMessageId = new Map(event.Records.map((r) => [r.messageId, r]));
+  let undelivered = 0;
   for (const q of queued) {
     const outcome = outcomes.get(q.record.eventId) ?? {
       ok: false,
@@ -122,12 +124,14 @@ export async function runDeliveryBatch(
         message: 'delivery returned no outcome for this event',
       },
     };
-    if (!outcome.ok)
+    if (!outcome.ok) {
+      undelivered += 1;
       failed.push({
         record: byMessageId.get(q.messageId) as SQSRecord,
         eventId: q.record.eventId,
         failure: outcome.failure,
       });
+    }
   }
 
   const toDeadLetter: { failed: Failed; reason: ClassifiedFailure }[] = [];
@@ -159,14 +163,20 @@ export async function runDeliveryBatch(
   for (const id of notMoved) batchItemFailures.add(id);
   await scheduleRetries(toRetry, deps);
 
-  if (failed.length > 0) {
-    deps.logger.warn('messages not delivered', {
-      destinationId: deps.destinationId,
-      deadLettered: toDeadLetter.length - notMoved.length,
-      retrying: toRetry.length,
-      codes: [...new Set(failed.map((f) => f.failure.code))],
-    });
-  }
+  // The batch's one log line (not one per event): warn when some did not get through.
+  const summary = {
+    destinationId: deps.destinationId,
+    kind: deps.destinationType,
+    messages: event.Records.length,
+    delivered: queued.length - undelivered,
+    retrying: toRetry.length,
+    deadLettered: toDeadLetter.length - notMoved.length,
+    ...eventIdsField(queued.map((q) => q.record.eventId)),
+    correlationIds: correlationIdsOf(queued.map((q) => q.record.correlationId)),
+    ...(failed.length > 0 ? { codes: [...new Set(failed.map((f) => f.failure.code))] } : {}),
+  };
+  if (failed.length > 0) deps.logger.warn('delivery batch', summary);
+  else deps.logger.info('delivery batch', summary);
   return { batchItemFailures: [...batchItemFailures].map((itemIdentifier) => ({ itemIdentifier })) };
 }
 

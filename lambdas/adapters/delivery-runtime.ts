@@ -19,6 +19,7 @@ import { AttemptLog } from './attempt-log.js';
 import type { CustomerCredentials } from './credentials.js';
 import { CustomerClients, type DeliveryOptions } from './customer-clients.js';
 import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './delivery-batch.js';
+import { withMetricsFlush } from './delivery-metrics.js';
 import type { DestinationSource } from './destination-source.js';
 import { lazyHandler } from './lazy-handler.js';
 
@@ -178,10 +179,11 @@ export class DeliveryRuntime<D extends Destination, C> {
     };
     // One cast: a function whose answer depends on which event it got is an overload TypeScript
     // cannot check against its implementation.
+    // Metrics are flushed once per invocation (one EMF line per dimension set), not per attempt.
     return (async (event: unknown, context: Context) =>
-      isTestSendRequest(event)
-        ? this.testSend(event, sendTest)
-        : sqsHandler(event as SQSEvent, context)) as ConsumerHandler;
+      withMetricsFlush<unknown>(() =>
+        isTestSendRequest(event) ? this.testSend(event, sendTest) : sqsHandler(event as SQSEvent, context),
+      )) as ConsumerHandler;
   }
 
   /**

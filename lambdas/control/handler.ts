@@ -126,8 +126,11 @@ export function createManagementHandler(
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
     logger.addContext(context);
     logger.setCorrelationId(requestId);
+    const started = Date.now();
     try {
       const result = await router.resolve(forRouter(event), context);
+      // The request's one log line, refusals included (their code is in the body we answer).
+      logger.info('request', requestLine(event, result, Date.now() - started));
       return { ...result, headers: { ...result.headers, 'x-request-id': requestId } };
     } catch (error) {
       // Only what the router cannot even turn into a request (an unparsable path) lands here.
@@ -250,14 +253,8 @@ function buildRouter(useCases: UseCases, audit: Pick<AuditLog, 'query'>, logger:
   );
 
   router.errorHandler(Error, async (error) => {
-    if (error instanceof HttpError) {
-      logger.info('request rejected', {
-        statusCode: error.statusCode,
-        code: error.code,
-        details: error.details,
-      });
-      return ok(error.statusCode, error.toBody());
-    }
+    // Logged by the handler's one line per request, with the code and the fields named.
+    if (error instanceof HttpError) return ok(error.statusCode, error.toBody());
     if (error instanceof RouteNotFoundError || error instanceof MethodNotAllowedError) {
       return ok(404, new NotFoundError('no such route of the management API').toBody());
     }
@@ -440,4 +437,39 @@ function forRouter(event: APIGatewayProxyEvent): APIGatewayProxyEvent {
     requestContext: { ...event.requestContext, domainName: 'management.invalid' },
     ...(method === 'GET' || method === 'HEAD' ? { body: null, isBase64Encoded: false } : {}),
   };
+}
+
+/** What the management request's one log line says: the route, the destination, the outcome. */
+function requestLine(
+  event: APIGatewayProxyEvent,
+  result: { readonly statusCode: number; readonly body?: string },
+  latencyMs: number,
+): Record<string, unknown> {
+  const path = event.path ?? '';
+  const destinationId = /^\/v1\/destinations\/([^/]+)/.exec(path)?.[1];
+  let error: { code?: unknown; details?: unknown } | undefined;
+  if (result.statusCode >= 400 && result.body) {
+    try {
+      error = (JSON.parse(result.body) as { error?: { code?: unknown; details?: unknown } }).error;
+    } catch {
+      error = undefined;
+    }
+  }
+  return {
+    method: event.httpMethod,
+    path,
+    ...(destinationId ? { destinationId: safeDecode(destinationId) } : {}),
+    statusCode: result.statusCode,
+    latencyMs,
+    ...(error?.code ? { code: error.code } : {}),
+    ...(error?.details ? { details: error.details } : {}),
+  };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

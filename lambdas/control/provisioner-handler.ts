@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -12,6 +13,7 @@ import {
   MAPPING_CLIENT_MAX_ATTEMPTS,
 } from '../adapters/lambda-mappings.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { cloudWatchQueueAlarms } from '../adapters/queue-alarms.js';
 import { secretsManagerDeleter } from '../adapters/secret-deleter.js';
 import { PROVISIONER_ENV } from '../core/function-env.js';
 import { jsonOf, readEnv } from '../core/read-env.js';
@@ -117,6 +119,7 @@ export function createProvisionerHandler(
           }),
       ),
       [PROVISIONER_ENV.mappingCallsPerSecond]: z.coerce.number().gt(0).max(15).default(10),
+      [PROVISIONER_ENV.alarmTopicArn]: z.string().startsWith('arn:').optional(),
     },
     source,
   );
@@ -127,6 +130,7 @@ export function createProvisionerHandler(
   const logger = options.logger ?? new Logger({ serviceName: 'pushrail-provisioner' });
   const namePrefix = env[PROVISIONER_ENV.namePrefix];
   const rate = env[PROVISIONER_ENV.mappingCallsPerSecond];
+  const alarmTopicArn = env[PROVISIONER_ENV.alarmTopicArn];
   // Every Lambda control-plane call takes a token, reads included (they share the account's ~15/s).
   const lambdaCalls = createTokenBucket({ ratePerSecond: rate });
   const base: ProvisionerDeps = {
@@ -140,6 +144,15 @@ export function createProvisionerHandler(
     }),
     deleteSecret: secretsManagerDeleter(new SecretsManagerClient(clientConfig)),
     namePrefix,
+    ...(alarmTopicArn
+      ? {
+          alarms: cloudWatchQueueAlarms({
+            cloudwatch: new CloudWatchClient(clientConfig),
+            namePrefix,
+            actions: [alarmTopicArn],
+          }),
+        }
+      : {}),
     mappingCallsPerSecond: rate,
     // The handler's logger, so the provisioner's lines carry the invocation's context.
     logger: {

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import pMap from 'p-map';
 import type { DestinationStore, ProvisioningState } from '../adapters/destination-store.js';
+import type { QueueAlarmPort } from '../adapters/queue-alarms.js';
 import {
   deleteBatch,
   deleteQueue,
@@ -80,6 +81,11 @@ export interface ProvisionerDeps {
   readonly deleteSecret: (secretArn: string) => Promise<void>;
   /** The prefix of the queue names (core/resources.ts queueNames). */
   readonly namePrefix: string;
+  /**
+   * Each destination's queue-age alarm (core/queue-age-alarm.ts), put with its queue and deleted with
+   * it. @default none (the local runtime has no CloudWatch alarms)
+   */
+  readonly alarms?: QueueAlarmPort;
   /** @default () => new Date() */
   readonly now?: () => Date;
   /**
@@ -211,6 +217,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
       if (!(await write({ status: 'PROVISIONING', queueUrl, dlqUrl }))) return;
     }
     const enabled = record.desired === 'ACTIVE';
+    await deps.alarms?.ensure(destination);
     try {
       await mappings.ensure(destination, { queueUrl, queueArn: await queueArn(deps.sqs, queueUrl) }, enabled);
     } catch (error) {
@@ -256,6 +263,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     }
     await mappings.remove(id);
     if (queueUrl) await deleteQueue(deps.sqs, queueUrl);
+    await deps.alarms?.remove([id]);
     if (record.ownedSecretArn) await deps.deleteSecret(record.ownedSecretArn);
     await deps.store.remove(id, version);
     logger.info('destination removed', { destinationId: id });
@@ -322,6 +330,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
         async (id) => {
           try {
             await mappings.remove(id);
+            await deps.alarms?.remove([id]);
             const names = queueNames(deps.namePrefix, id);
             // The DLQs go too: they were the stack's to delete when destinations were stack resources,
             // and what they hold is still in the events table, which the stack retains.

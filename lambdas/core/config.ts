@@ -24,7 +24,24 @@ const VENDOR_FIELDS = {
   retentionDays: intBetween('retentionDays', 1, 365, ' days')
     .default(30)
     .describe('How long events, idempotency records and seals are kept (DynamoDB TTL).'),
+  egress: z
+    .strictObject({
+      staticIps: z
+        .boolean({ error: 'egress.staticIps must be true or false' })
+        .describe('Deliver from fixed Elastic IPs (NAT gateways), output as EgressIps.'),
+      azs: intBetween('egress.azs', 1, 3, ' Availability Zones')
+        .default(2)
+        .describe('Availability Zones, each with its own NAT gateway and Elastic IP (cost per AZ).'),
+    })
+    .optional()
+    .describe(
+      'Deployed stack only (README "Egress IP"): with staticIps, the consumers run in a VPC whose traffic to ' +
+        'customers leaves through NAT gateways with Elastic IPs. Default: off.',
+    ),
 };
+
+/** The optional static egress of the consumers (README "Egress IP"). */
+export type EgressSettings = z.output<typeof VENDOR_FIELDS.egress>;
 
 export const ConfigSchema = z
   .strictObject({
@@ -66,6 +83,8 @@ export const VendorSettingsSchema = z.strictObject({
 export interface VendorSettings {
   readonly vendor: string;
   readonly retentionDays: number;
+  /** @default - off: the consumers run outside any VPC, with AWS's shared addresses */
+  readonly egress?: NonNullable<EgressSettings>;
 }
 
 const RAW_KEY_FIELDS = new Set([
@@ -150,6 +169,11 @@ export function parseVendorSettingsText(
   refuseRawCredentials(raw, source);
   const result = VendorSettingsSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(source, toFieldIssues(result.error));
-  const { vendor, retentionDays, destinations } = result.data;
-  return { vendor, retentionDays, destinationCount: destinations?.length ?? 0 };
+  const { vendor, retentionDays, destinations, egress } = result.data;
+  return {
+    vendor,
+    retentionDays,
+    ...(egress ? { egress } : {}),
+    destinationCount: destinations?.length ?? 0,
+  };
 }

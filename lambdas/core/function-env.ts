@@ -144,4 +144,9 @@ export const PROVISIONER_ENV = {
    * for them is about 15/s, deploys included.
    */
   mappingCallsPerSecond: 'MAPPING_CALLS_PER_SECOND',
+  /**
+   * The SNS topic ARN the per-destination queue-age alarms notify (optional: without it the
+   * provisioner keeps no alarms, as on the local runtime).
+   */
+  alarmTopicArn: 'ALARM_TOPIC_ARN',
 } as const;

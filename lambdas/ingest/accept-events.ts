@@ -145,13 +145,7 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
         { cause: first?.error },
       );
     }
-    deps.logger.info('event accepted', {
-      eventId,
-      correlationId: event.correlationId,
-      eventType: event.eventType,
-      destinations: stored.destinations,
-      retried: !put.created,
-    });
+    // No line per event: the handler logs one per request (ingest/handler.ts requestSummary).
     return { eventId, destinations: [...stored.destinations] };
   }
 

@@ -17,9 +17,10 @@ import {
 import { HttpError, IngestUnavailableError, MissingApiKeyError } from '../core/errors.js';
 import { INGEST_ENV } from '../core/function-env.js';
 import { parseIngestRequest } from '../core/ingest-request.js';
+import { correlationIdsOf, eventIdsField } from '../core/log-summary.js';
 import { jsonOf, readEnv } from '../core/read-env.js';
 import { queueNames } from '../core/resources.js';
-import { createAcceptEvents } from './accept-events.js';
+import { createAcceptEvents, type EventOutcome } from './accept-events.js';
 import { errorResponse, outcomesResponse } from './responses.js';
 
 const RouteSchema = z.array(
@@ -156,6 +157,7 @@ async function handle(
     if (!request.batch) logger.setCorrelationId(request.events[0]?.event.correlationId ?? requestId);
     ingest.registerLambdaContext(context);
     const outcomes = await ingest.acceptEvents(request.events);
+    logger.info('request accepted', requestSummary(request.events, outcomes));
     return outcomesResponse(request.batch, outcomes, requestId);
   } catch (error) {
     if (error instanceof HttpError) {
@@ -179,4 +181,26 @@ function headerValue(headers: APIGatewayProxyEvent['headers'] | null, name: stri
   for (const [key, value] of Object.entries(headers))
     if (key.toLowerCase() === name) return value ?? undefined;
   return undefined;
+}
+
+/**
+ * The request's one log line: counts, event ids, correlation ids, destinations and the codes of the
+ * events refused; never an event's payload.
+ */
+export function requestSummary(
+  events: readonly { readonly event: { readonly correlationId?: string | undefined } }[],
+  outcomes: readonly EventOutcome[],
+): Record<string, unknown> {
+  const accepted = outcomes.flatMap((o) => (o.ok ? [o.result] : []));
+  const refused = outcomes.flatMap((o) => (o.ok ? [] : [o.error.code]));
+  return {
+    events: outcomes.length,
+    accepted: accepted.length,
+    duplicates: accepted.filter((a) => a.duplicate).length,
+    refused: refused.length,
+    ...eventIdsField(accepted.map((a) => a.eventId)),
+    correlationIds: correlationIdsOf(events.map((e) => e.event.correlationId)),
+    destinations: [...new Set(accepted.flatMap((a) => a.destinations))],
+    ...(refused.length > 0 ? { codes: [...new Set(refused)] } : {}),
+  };
 }

@@ -75,6 +75,11 @@ describe('provisioner', () => {
         actions: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
         resources: [arnOf(queries.tableId('destinations'))],
       },
+      // The queue-age alarm of each destination (core/queue-age-alarm.ts), by its name pattern.
+      {
+        actions: ['cloudwatch:DeleteAlarms', 'cloudwatch:PutMetricAlarm'],
+        resources: [regionalArn('cloudwatch', `alarm:${STACK_NAME}-*-queue-age`)],
+      },
       {
         actions: ['secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret'],
         resources: [regionalArn('secretsmanager', `secret:pushrail/${STACK_NAME}/*`)],

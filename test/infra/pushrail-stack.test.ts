@@ -317,6 +317,8 @@ describe('PushrailStack', () => {
         [
           'ApiUrl',
           'ApiKeyId',
+          'AlarmTopicArn',
+          'DashboardName',
           'ReplayFunctionName',
           'ProvisionerFunctionName',
           'S3BatcherFunctionName',
