@@ -7,8 +7,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
+import { itemSize, readUnits, writeUnits } from '../lambdas/adapters/dynamodb-size.js';
 import { entrySize } from '../lambdas/destinations/eventbridge/entries.js';
-import { itemSize, readUnits, writeUnits } from './dynamodb-size.js';
 
 /**
  * Counts every AWS request the pipeline makes, from inside the process.

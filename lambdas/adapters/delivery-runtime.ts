@@ -21,6 +21,7 @@ import { CustomerClients, type DeliveryOptions } from './customer-clients.js';
 import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './delivery-batch.js';
 import type { DestinationSource } from './destination-source.js';
 import { lazyHandler } from './lazy-handler.js';
+import { TraceLog } from './trace-log.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -113,6 +114,7 @@ export class DeliveryRuntime<D extends Destination, C> {
   public readonly logger: Logger;
   public readonly dynamodb = new DynamoDBClient({});
   public readonly attempts: AttemptLog;
+  public readonly trace: TraceLog;
   public readonly retentionSeconds: number;
   private readonly sqs = new SQSClient({});
   private readonly destinations = new Map<string, PerDestination<C>>();
@@ -127,6 +129,7 @@ export class DeliveryRuntime<D extends Destination, C> {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
+    this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
   /**
@@ -171,6 +174,7 @@ export class DeliveryRuntime<D extends Destination, C> {
           sourceQueueUrl: target.queueUrl,
           dlqUrl: target.dlqUrl,
           attempts: this.attempts,
+          trace: this.trace,
           logger: state.logger,
           ...(this.options.random ? { random: this.options.random } : {}),
         },
