@@ -6,7 +6,13 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { buildReceipts, type DeliveredEvent, type Receipt, type TraceOutcome } from '../core/trace.js';
+import {
+  buildReceipts,
+  type DeliveredEvent,
+  packUuids,
+  type Receipt,
+  type TraceOutcome,
+} from '../core/trace.js';
 import { itemSize, writeUnits } from './dynamodb-size.js';
 
 /**
@@ -17,7 +23,8 @@ import { itemSize, writeUnits } from './dynamodb-size.js';
  *
  * - receipt: `destinationId` = `rcpt#<destinationId>#<bucket start>`, `sk` = `<at>#<uuid>`;
  *   `type`, `m` (member hashes), `c` (uint16 call index per member, absent with one call),
- *   `calls` ([{at, ms?, t?, h?}]), `t` (per-member targets), `expiresAt`.
+ *   `calls` ([{at, ms?, t?, h?}]), per-member targets as `u` (16-byte UUIDs: EventBridge entry ids)
+ *   or `t` (strings), `expiresAt`.
  * - event attempt: `destinationId` = `evt#<eventId>`, `sk` = `<destinationId>#<at>#<uuid>`;
  *   `dest`, `type`, `outcome`, `at`, `ms`?, `failureClass`?, `errorCode`?, `reason`?, `target`?,
  *   `nextAttemptAt`?, `expiresAt`.
@@ -113,12 +120,15 @@ export class TraceLog {
         sk: `${first}#${randomUUID()}`,
         type: r.destinationType,
         calls: r.calls.map((c) => ({ at: c.at, ms: c.latencyMs, t: c.target, h: c.sha256 })),
-        t: r.targets,
         expiresAt: this.expiresAt(new Date(first)),
       },
       { removeUndefinedValues: true },
     );
     item.m = { B: r.members };
+    if (r.targets) {
+      const packed = packUuids(r.targets);
+      item[packed ? 'u' : 't'] = packed ? { B: packed } : { L: r.targets.map((S) => ({ S })) };
+    }
     if (r.callOf) item.c = { B: new Uint8Array(r.callOf.buffer, r.callOf.byteOffset, r.callOf.byteLength) };
     return item;
   }

@@ -17,6 +17,7 @@ import {
   type Trace,
   type TracedDestination,
   type TraceOutcome,
+  unpackUuids,
 } from '../core/trace.js';
 import type { DestinationStore } from './destination-store.js';
 import { itemSize, readUnits } from './dynamodb-size.js';
@@ -182,7 +183,7 @@ function receiptOfItem(bucket: string, raw: Record<string, AttributeValue>): Rec
         ...(c.h ? { sha256: c.h } : {}),
       }),
     ),
-    ...(t ? { targets: t } : {}),
+    ...(raw.u?.B ? { targets: unpackUuids(raw.u.B) } : t ? { targets: t } : {}),
   };
 }
 

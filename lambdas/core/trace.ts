@@ -296,6 +296,33 @@ export function attemptsInReceipt(receipt: Receipt, destinationId: string, event
   return out;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Per-member targets as 16 bytes each when every one is a UUID (EventBridge's entry ids are): half
+ * the bytes of the strings, so a full bucket of EventBridge receipts stays well under the read
+ * budget. Undefined when any is not a UUID: those are stored as strings.
+ */
+export function packUuids(targets: readonly string[]): Uint8Array | undefined {
+  if (!targets.every((t) => UUID.test(t))) return undefined;
+  const out = new Uint8Array(targets.length * 16);
+  targets.forEach((t, i) => {
+    out.set(Buffer.from(t.replaceAll('-', ''), 'hex'), i * 16);
+  });
+  return out;
+}
+
+export function unpackUuids(packed: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 16 <= packed.length; i += 16) {
+    const hex = Buffer.from(packed.subarray(i, i + 16)).toString('hex');
+    out.push(
+      `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+    );
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 const OUTCOME_ORDER: Record<TraceOutcome, number> = {

@@ -9,8 +9,10 @@ import {
   type EventAttempt,
   MAX_RECEIPT_MEMBERS,
   MEMBER_HASH_BYTES,
+  packUuids,
   receiptBucket,
   type TracedEvent,
+  unpackUuids,
 } from '../../lambdas/core/trace.js';
 
 /** Trace assembly (lambdas/core/trace.ts): DESIGN.md invariant 12, every status from its records. */
@@ -265,5 +267,15 @@ describe('npx pushrail trace', () => {
     );
     expect(lines.join('\n')).toContain(`  ${at(1)}  dead-lettered  NoSuchBucket`);
     expect(lines.join('\n')).toContain('bus (UNKNOWN): dead-lettered');
+  });
+});
+
+describe('packUuids', () => {
+  it('packs EventBridge entry ids in 16 bytes each and back; anything else stays strings', () => {
+    const ids = ['11710aed-b79e-4468-a20b-bb3c0c3b4860', '00000000-0000-4000-8000-00000000000f'];
+    const packed = packUuids(ids);
+    expect(packed?.length).toBe(32);
+    expect(unpackUuids(packed as Uint8Array)).toEqual(ids);
+    expect(packUuids(['https://example.com 200'])).toBeUndefined();
   });
 });
