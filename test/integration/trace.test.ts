@@ -6,6 +6,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runTrace } from '../../cli/trace-command.js';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import { runDeliveryBatch } from '../../lambdas/adapters/delivery-batch.js';
 import { DestinationStore } from '../../lambdas/adapters/destination-store.js';
@@ -27,6 +28,7 @@ import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/d
 import { ensureBucket } from '../../lambdas/destinations/s3/local-customer.js';
 import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
+import { startApiServer } from '../../local/api-server.js';
 import { clientConfig, type EmulatorTarget, s3ClientConfig } from '../../local/aws-clients.js';
 import { type CustomerAccess, customerAccess } from '../../local/customer-credentials.js';
 import { localDeliveryEnvironment } from '../../local/delivery-pollers.js';
@@ -355,6 +357,43 @@ describe('GET /v1/events/{eventId}', () => {
     expect(after.status).toBe('delivered');
     expect(after.attempts.map((a) => a.outcome)).toEqual(['dead-lettered', 'replayed', 'delivered']);
     expect(after.target).toMatch(new RegExp(`^s3://${s3Of('broken').bucket}/broken/`));
+  });
+});
+
+describe('npx pushrail trace, against the local API server', () => {
+  it('prints the timeline, and --json the API answer, signed like the other commands', async () => {
+    const server = await startApiServer({
+      handler: harness.handler,
+      managementHandler: management,
+      apiKey: 'unused',
+      function: { functionName: 'management', region: REGION, accountId: ACCOUNT },
+      port: 0,
+      log: () => undefined,
+    });
+    try {
+      const id = await post('acct_b', 'cli');
+      await drain('broken');
+      const lines: string[] = [];
+      const errors: string[] = [];
+      const io = { out: (l: string) => lines.push(l), err: (l: string) => errors.push(l) };
+      const resolveTarget = async () => ({
+        baseUrl: server.url,
+        region: REGION,
+        credentials: { accessKeyId: 'AKIAOPERATOR00000001', secretAccessKey: 'local' },
+        where: 'the test server',
+      });
+      expect(await runTrace([id], { io, resolveTarget })).toBe(0);
+      const text = lines.join('\n');
+      expect(text).toContain(id);
+      expect(text).toMatch(/broken \(S3\): (dead-lettered|delivered)/);
+      lines.length = 0;
+      expect(await runTrace([id, '--json'], { io, resolveTarget })).toBe(0);
+      expect((JSON.parse(lines.join('\n')) as Trace).eventId).toBe(id);
+      expect(await runTrace([deriveEventId('nobody', 'cli')], { io, resolveTarget })).toBe(1);
+      expect(errors.join('\n')).toMatch(/NOT_FOUND|not found/i);
+    } finally {
+      await server.close();
+    }
   });
 });
 
