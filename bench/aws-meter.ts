@@ -7,8 +7,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
+import { itemSize, readUnits, writeUnits } from '../lambdas/adapters/dynamodb-size.js';
 import { entrySize } from '../lambdas/destinations/eventbridge/entries.js';
-import { itemSize, readUnits, writeUnits } from './dynamodb-size.js';
 
 /**
  * Counts every AWS request the pipeline makes, from inside the process.
@@ -71,7 +71,7 @@ export interface Invocations {
 export interface MeterSnapshot {
   /** Keyed `<actor> <Service.Operation>`. */
   readonly ops: Record<string, OpTotals>;
-  /** Keyed by table role (events, idempotency, seals, attempts). */
+  /** Keyed by table role (events, idempotency, seals, attempts), and `trace`: its records in the attempts table. */
   readonly tables: Record<string, TableUnits>;
   readonly invocations: Partial<Record<Actor, Invocations>>;
   readonly logs: Record<string, LogTotals>;
@@ -464,7 +464,11 @@ export class AwsMeter {
     const putItem = (tableName: string, item: Item) => {
       const key = this.keyOf(tableName, item);
       const size = itemSize(item);
-      this.write(tableName, writeUnits(Math.max(size, known(key))));
+      // The trace's records (adapters/trace-log.ts) share the attempts table: counted apart, as `trace`.
+      const pk = item.destinationId?.S ?? '';
+      const counted =
+        this.tableInfo.get(tableName)?.role === 'attempts' && /^(rcpt|evt)#/.test(pk) ? 'trace' : tableName;
+      this.write(counted, writeUnits(Math.max(size, known(key))));
       if (!error) this.itemSizes.set(key, size);
     };
     const deleteItem = (tableName: string, keyAttributes: Item) => {

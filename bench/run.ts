@@ -1,5 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DestinationStore } from '../lambdas/adapters/destination-store.js';
+import { TraceReader, type TraceReads } from '../lambdas/adapters/trace-reader.js';
+import { deriveEventId } from '../lambdas/core/event-id.js';
 import { KINDS } from '../lambdas/destinations/index.js';
 import type { S3DestinationConfig } from '../lambdas/destinations/s3/schema.js';
 import { AwsMeter } from './aws-meter.js';
@@ -7,7 +11,14 @@ import { type ColdStartResult, runColdStart } from './cold-start.js';
 import { type CostReport, costReport, INGEST_MEMORY_MB, opTotals } from './cost.js';
 import { type HotPathResult, runHotPaths } from './hot-paths.js';
 import { LATENCY_FLUSH_SECONDS, type LatencyResult, runLatency } from './latency.js';
-import { CHUNK_EVENTS, type ModeResult, runMode, setInbox, startPipeline } from './pipeline.js';
+import {
+  CHUNK_EVENTS,
+  type ModeResult,
+  type Pipeline,
+  runMode,
+  setInbox,
+  startPipeline,
+} from './pipeline.js';
 import { loadPrices } from './prices.js';
 import { num, type Row, renderTable, times, usd } from './table.js';
 import { BENCH_CONFIG, makeEvents, RECORD_BYTES } from './workload.js';
@@ -88,6 +99,7 @@ async function main(): Promise<void> {
   }
 
   const runs: ModeResult[] = [];
+  const traceReads = new Map<ModeResult['mode'], TraceReads[]>();
   let latency: LatencyResult | undefined;
   if (wanted.has('cost') || wanted.has('latency')) {
     progress('starting moto and provisioning');
@@ -104,6 +116,7 @@ async function main(): Promise<void> {
           if (left.length > 0)
             throw new Error(`messages left after the drain: ${JSON.stringify(run.leftover)}`);
           runs.push(run);
+          traceReads.set(mode, await readTraces(pipeline, makeEvents(events, `bench-${mode}`)));
         }
       }
       if (wanted.has('latency')) {
@@ -132,6 +145,7 @@ async function main(): Promise<void> {
     `${num(RECORD_BYTES)} B records, moto ${meta.moto}, node ${meta.node}, ${meta.date.slice(0, 10)}`;
   const table = renderTable(title, [
     ...costRows(runs, costs, s3Destination),
+    ...traceRows(runs, traceReads),
     ...(hot ? hotRows(hot) : []),
     ...(cold ? coldRows(cold) : []),
     ...(latency ? latencyRows(latency) : []),
@@ -335,6 +349,60 @@ function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3:
     }),
   });
   return rows;
+}
+
+/** Traces read after a run, outside the metered scope: what each read, by DynamoDB's size rules. */
+async function readTraces(
+  pipeline: Pipeline,
+  events: readonly { customerExternalId: string; idempotencyKey: string }[],
+): Promise<TraceReads[]> {
+  const dynamodb = new DynamoDBClient({ endpoint: pipeline.target.endpoint, region: pipeline.target.region });
+  const tables = pipeline.provisioned.tables;
+  const reader = new TraceReader(
+    dynamodb,
+    { events: tables.events as string, attempts: tables.attempts as string },
+    new DestinationStore(dynamodb, tables.destinations as string),
+  );
+  const out: TraceReads[] = [];
+  const step = Math.max(1, Math.floor(events.length / TRACE_SAMPLE));
+  for (let i = 0; i < events.length && out.length < TRACE_SAMPLE; i += step) {
+    const e = events[i] as (typeof events)[number];
+    const result = await reader.read(deriveEventId(e.customerExternalId, e.idempotencyKey));
+    if (!result) throw new Error(`bench: no trace for event ${i}`);
+    if (result.trace.deliveries.some((d) => d.status !== 'delivered'))
+      throw new Error(`bench: event ${i} is not traced as delivered everywhere`);
+    out.push(result.reads);
+  }
+  dynamodb.destroy();
+  return out;
+}
+
+/** Traces sampled per mode. */
+const TRACE_SAMPLE = 20;
+
+function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['mode'], TraceReads[]>): Row[] {
+  if (runs.length === 0) return [];
+  const destinations = BENCH_CONFIG.destinations.length;
+  const largest = (sample: readonly TraceReads[]) =>
+    sample.reduce<TraceReads | undefined>((m, s) => (!m || s.readUnits > m.readUnits ? s : m), undefined);
+  return [
+    { kind: 'section', title: '2b. Trace (README "Trace")', columns: runs.map((r) => r.mode) },
+    {
+      kind: 'row',
+      label: 'trace: added write units per event per destination',
+      cells: runs.map((r) => num((r.meter.tables.trace?.wru ?? 0) / (r.events * destinations), 3)),
+    },
+    {
+      kind: 'row',
+      label: `trace: read units per trace (largest of ${TRACE_SAMPLE})`,
+      cells: runs.map((r) => {
+        const max = largest(reads.get(r.mode) ?? []);
+        return max
+          ? `${num(max.readUnits, 1)} RRU, ${num(max.bytes / 1024, 1)} KiB, ${max.requests} requests`
+          : '—';
+      }),
+    },
+  ];
 }
 
 function hotRows(hot: readonly HotPathResult[]): Row[] {

@@ -17,6 +17,7 @@ import {
   resumedNote,
   UsageError,
 } from './replay-command.js';
+import { runTrace } from './trace-command.js';
 
 const USAGE = `Usage: npx pushrail <command> [options]
 
@@ -24,7 +25,8 @@ Commands:
   destinations  list, get, create, update, pause, resume, test, delete and apply destinations at
                 runtime through the management API (npx pushrail destinations --help)
   audit         the audit trail of destination changes and replays (npx pushrail audit --help)
-  replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)`;
+  replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)
+  trace         what happened to one event, per destination (npx pushrail trace <eventId> [--json])`;
 
 /** A run re-invokes the function while it reports `complete: false`, up to this many times. */
 const MAX_INVOCATIONS = 1000;
@@ -42,6 +44,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'audit') {
     return runAudit(rest, {
+      io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    });
+  }
+  if (command === 'trace') {
+    return runTrace(rest, {
       io: { out: (line) => console.log(line), err: (line) => console.error(line) },
     });
   }

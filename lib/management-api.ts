@@ -19,6 +19,8 @@ import { nagResource, type RuntimeResources } from './runtime-resources.js';
  *   record (Put), the catalog bump (Update) and the audit entry, which IAM authorizes as those items'
  *   PutItem and UpdateItem. No DeleteItem: the provisioner removes a record once its resources are gone.
  * - audit table: the entries (PutItem, in the transaction or alone) and `GET /v1/audit` (Query).
+ * - events and attempts tables: `GET /v1/events/{eventId}` (adapters/trace-reader.ts) reads the event
+ *   (GetItem) and its trace records (Query); it writes neither.
  * - Pushrail's own secrets (adapters/owned-secrets.ts): CreateSecret, DescribeSecret and RestoreSecret
  *   (taking over one left by an earlier destination of the same id), PutSecretValue (a rotation).
  *   No DeleteSecret (the provisioner deletes) and no TagResource (secrets are created untagged).
@@ -26,6 +28,8 @@ import { nagResource, type RuntimeResources } from './runtime-resources.js';
 export const MANAGEMENT_PERMISSIONS = {
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   audit: ['dynamodb:PutItem', 'dynamodb:Query'],
+  events: ['dynamodb:GetItem'],
+  attempts: ['dynamodb:Query'],
   secrets: [
     'secretsmanager:CreateSecret',
     'secretsmanager:DescribeSecret',
@@ -43,6 +47,10 @@ export interface ManagementApiProps {
   readonly destinationsTable: ITable;
   /** The audit trail of changes (`TABLES.audit`). */
   readonly auditTable: ITable;
+  /** The event store (`TABLES.events`): the trace reads the event. */
+  readonly eventsTable: ITable;
+  /** The attempt records (`TABLES.attempts`): the trace reads its receipts and event attempts. */
+  readonly attemptsTable: ITable;
   /** Invoked asynchronously with `{destinationId}` after every change. */
   readonly provisioner: IFunction;
   /** The consumer of each kind, invoked synchronously by the test send. */
@@ -80,6 +88,8 @@ export class ManagementApi extends Construct {
       environment: {
         [MANAGEMENT_ENV.destinationsTable]: props.destinationsTable.tableName,
         [MANAGEMENT_ENV.auditTable]: props.auditTable.tableName,
+        [MANAGEMENT_ENV.eventsTable]: props.eventsTable.tableName,
+        [MANAGEMENT_ENV.attemptsTable]: props.attemptsTable.tableName,
         [MANAGEMENT_ENV.namePrefix]: resources.namePrefix,
         // The account the customers' trust policies name: the one the consumers assume roles from.
         [MANAGEMENT_ENV.vendorAccountId]: Aws.ACCOUNT_ID,
@@ -93,6 +103,8 @@ export class ManagementApi extends Construct {
 
     props.destinationsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.destinations);
     props.auditTable.grant(fn, ...MANAGEMENT_PERMISSIONS.audit);
+    props.eventsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.events);
+    props.attemptsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.attempts);
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: [...MANAGEMENT_PERMISSIONS.secrets],

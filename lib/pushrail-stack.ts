@@ -150,6 +150,8 @@ export class PushrailStack extends Stack {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
       auditTable: this.tables.audit,
+      eventsTable: this.tables.events,
+      attemptsTable: this.tables.attempts,
       provisioner: this.provisioner.provisionerFunction.function,
       consumers: consumerFunctionsByType,
     });

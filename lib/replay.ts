@@ -13,7 +13,8 @@ import { nagResource, type RuntimeResources } from './runtime-resources.js';
  * - on the DLQs: receive (hiding messages for the run), delete what was moved, un-hide the rest;
  * - on the destination queues: send (SendMessage covers SendMessageBatch);
  * - events table: BatchGetItem (replay by event ids) and Scan (replay of a receivedAt window);
- * - attempts table: GetItem and PutItem of the replay journal, PutItem of the `replayed` records;
+ * - attempts table: GetItem and PutItem of the replay journal, PutItem of the `replayed` records,
+ *   BatchWriteItem of the trace's per-event `replayed` items (adapters/trace-log.ts);
  * - destinations table: read a destination (GetItem) or all of them (Scan, DestinationStore.list);
  * - audit table: the replay.started and replay.finished entries (PutItem).
  * No GetQueueUrl or GetQueueAttributes: queue URLs are built from QUEUE_URL_BASE and the queue names.
@@ -23,7 +24,7 @@ export const REPLAY_PERMISSIONS = {
   dlq: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
   queue: ['sqs:SendMessage'],
   events: ['dynamodb:BatchGetItem', 'dynamodb:Scan'],
-  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan'],
   audit: ['dynamodb:PutItem'],
 } as const;

@@ -179,6 +179,7 @@ export const MANAGEMENT_ROUTES: readonly { readonly method: string; readonly res
   { method: 'POST', resource: '/v1/destinations/{id}/test' },
   { method: 'POST', resource: '/v1/destinations/{id}/rotate-secret' },
   { method: 'GET', resource: '/v1/audit' },
+  { method: 'GET', resource: '/v1/events/{eventId}' },
 ];
 
 /** The management route a request is for, with its path parameters; undefined for any other. */

@@ -10,6 +10,8 @@ import { fromMessage } from '../core/queue-message.js';
 import type { DestinationType } from '../destinations/index.js';
 import type { AttemptLog } from './attempt-log.js';
 import { changeVisibility, moveToDlq } from './sqs-queue.js';
+import { recordTrace } from './trace-batch.js';
+import type { TraceLog } from './trace-log.js';
 
 /** A queue message that parsed as an EventRecord. */
 export interface QueuedEvent {
@@ -19,12 +21,19 @@ export interface QueuedEvent {
   readonly record: EventRecord;
 }
 
-export type DeliveryOutcome =
-  | {
-      readonly ok: true /** Where it went, when the kind can say (an EventBridge entry id). */;
-      readonly target?: string;
-    }
-  | { readonly ok: false; readonly failure: ClassifiedFailure };
+/**
+ * What the kind's delivery says of one event. Besides ok or the failure, where it can: where the event
+ * went (`s3://bucket/key`, the EventBridge entry id, the webhook URL and status), when and how long
+ * the call took, and which call it was (events of one call share one receipt entry; see core/trace.ts).
+ */
+export type DeliveryOutcome = (
+  | { readonly ok: true; readonly target?: string; readonly sha256?: string }
+  | { readonly ok: false; readonly failure: ClassifiedFailure; readonly target?: string }
+) & {
+  readonly at?: Date;
+  readonly latencyMs?: number;
+  readonly call?: string;
+};
 
 /** A destination's delivery: outcome per eventId (duplicates of one event share it). */
 export type Deliver = (events: readonly QueuedEvent[]) => Promise<Map<string, DeliveryOutcome>>;
@@ -36,6 +45,8 @@ export interface DeliveryBatchDeps {
   readonly sourceQueueUrl: string;
   readonly dlqUrl: string;
   readonly attempts: AttemptLog;
+  /** The trace's records (adapters/trace-log.ts); absent, none are written (unit tests of the batch). */
+  readonly trace?: Pick<TraceLog, 'recordDelivered' | 'recordEventAttempts'>;
   readonly logger: Logger;
   readonly now?: () => Date;
   readonly random?: () => number;
@@ -159,9 +170,30 @@ export async function runDeliveryBatch(
   }
 
   const batchItemFailures = new Set<string>(toRetry.map((r) => r.failed.record.messageId));
-  const notMoved = await sendToDeadLetterQueue(toDeadLetter, deps, now());
+  const decidedAt = now();
+  const notMoved = await sendToDeadLetterQueue(toDeadLetter, deps, decidedAt);
   for (const id of notMoved) batchItemFailures.add(id);
   await scheduleRetries(toRetry, deps);
+  if (deps.trace) {
+    await recordTrace(deps.trace, {
+      destinationId: deps.destinationId,
+      destinationType: deps.destinationType,
+      queued,
+      outcomes,
+      retried: toRetry.map((r) => ({
+        eventId: r.failed.eventId,
+        failure: r.failed.failure,
+        delaySeconds: r.delaySeconds,
+      })),
+      deadLettered: toDeadLetter
+        .filter((d) => !notMoved.includes(d.failed.record.messageId))
+        .map((d) => ({ eventId: d.failed.eventId, failure: d.reason })),
+      notMoved: toDeadLetter
+        .filter((d) => notMoved.includes(d.failed.record.messageId))
+        .map((d) => ({ eventId: d.failed.eventId, failure: d.reason })),
+      at: decidedAt,
+    }).catch((error: unknown) => deps.logger.warn('could not record the trace', { error }));
+  }
 
   // The batch's one log line (not one per event): warn when some did not get through.
   const summary = {

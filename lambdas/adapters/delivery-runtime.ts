@@ -22,6 +22,7 @@ import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './deli
 import { withMetricsFlush } from './delivery-metrics.js';
 import type { DestinationSource } from './destination-source.js';
 import { lazyHandler } from './lazy-handler.js';
+import { TraceLog } from './trace-log.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -114,6 +115,7 @@ export class DeliveryRuntime<D extends Destination, C> {
   public readonly logger: Logger;
   public readonly dynamodb = new DynamoDBClient({});
   public readonly attempts: AttemptLog;
+  public readonly trace: TraceLog;
   public readonly retentionSeconds: number;
   private readonly sqs = new SQSClient({});
   private readonly destinations = new Map<string, PerDestination<C>>();
@@ -128,6 +130,7 @@ export class DeliveryRuntime<D extends Destination, C> {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
+    this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
   /**
@@ -172,6 +175,7 @@ export class DeliveryRuntime<D extends Destination, C> {
           sourceQueueUrl: target.queueUrl,
           dlqUrl: target.dlqUrl,
           attempts: this.attempts,
+          trace: this.trace,
           logger: state.logger,
           ...(this.options.random ? { random: this.options.random } : {}),
         },

@@ -15,6 +15,7 @@ import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
+import { TraceReader } from '../adapters/trace-reader.js';
 import { ACCOUNT } from '../core/config-fields.js';
 import {
   DependencyUnavailableError,
@@ -89,6 +90,10 @@ export function createManagementHandler(
     {
       [MANAGEMENT_ENV.destinationsTable]: z.string().min(1),
       [MANAGEMENT_ENV.auditTable]: z.string().min(1),
+      // Optional so a handler built for destinations alone (some tests) still starts; the stack and
+      // the local runtime always set them, and without them the trace route answers 503.
+      [MANAGEMENT_ENV.eventsTable]: z.string().min(1).optional(),
+      [MANAGEMENT_ENV.attemptsTable]: z.string().min(1).optional(),
       [MANAGEMENT_ENV.namePrefix]: z
         .string()
         .regex(/^[A-Za-z0-9_-]+$/)
@@ -109,8 +114,16 @@ export function createManagementHandler(
     new AuditLog(dynamodb, env[MANAGEMENT_ENV.auditTable], {
       ...(options.auditPageSize ? { pageSize: options.auditPageSize } : {}),
     });
+  const store =
+    options.adapters?.store ?? new DestinationStore(dynamodb, env[MANAGEMENT_ENV.destinationsTable]);
+  const eventsTable = env[MANAGEMENT_ENV.eventsTable];
+  const attemptsTable = env[MANAGEMENT_ENV.attemptsTable];
+  const traces =
+    eventsTable && attemptsTable
+      ? new TraceReader(dynamodb, { events: eventsTable, attempts: attemptsTable }, store)
+      : undefined;
   const useCases = createDestinationUseCases({
-    store: options.adapters?.store ?? new DestinationStore(dynamodb, env[MANAGEMENT_ENV.destinationsTable]),
+    store,
     audit,
     secrets:
       options.adapters?.secrets ??
@@ -120,7 +133,7 @@ export function createManagementHandler(
     vendorAccountId: env[MANAGEMENT_ENV.vendorAccountId],
     logger,
   });
-  const router = buildRouter(useCases, audit, logger);
+  const router = buildRouter(useCases, audit, traces, logger);
 
   return async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
@@ -161,7 +174,12 @@ function v1<R>(
   return (reqCtx) => route(reqCtx.event as APIGatewayProxyEvent, reqCtx.params);
 }
 
-function buildRouter(useCases: UseCases, audit: Pick<AuditLog, 'query'>, logger: Logger): Router {
+function buildRouter(
+  useCases: UseCases,
+  audit: Pick<AuditLog, 'query'>,
+  traces: Pick<TraceReader, 'read'> | undefined,
+  logger: Logger,
+): Router {
   const router = new Router({ logger });
 
   router.post(
@@ -251,6 +269,36 @@ function buildRouter(useCases: UseCases, audit: Pick<AuditLog, 'query'>, logger:
       return ok(200, await audit.query(auditQueryOf(q)));
     }),
   );
+  router.get(
+    '/v1/events/:eventId',
+    v1(async (event, params) => {
+      caller(event);
+      const { include } = query(event, ['include']);
+      if (include !== undefined && include !== 'payload') {
+        throw new ValidationError('include must be "payload"', [
+          { field: 'include', message: 'must be "payload"' },
+        ]);
+      }
+      const eventId = params.eventId as string;
+      if (!EVENT_ID.test(eventId)) {
+        throw new NotFoundError('no such event: event ids are "evt_" and 26 base32 characters', [
+          { field: 'eventId', message: 'not found' },
+        ]);
+      }
+      if (!traces)
+        throw new DependencyUnavailableError(
+          'trace is not configured: EVENTS_TABLE and ATTEMPTS_TABLE are unset',
+        );
+      const result = await traces.read(eventId, { includePayload: include === 'payload' });
+      if (!result) {
+        throw new NotFoundError(`no such event within the retention window: ${eventId}`, [
+          { field: 'eventId', message: 'not found' },
+        ]);
+      }
+      logger.info('trace read', { eventId, ...result.reads });
+      return ok(200, result.trace);
+    }),
+  );
 
   router.errorHandler(Error, async (error) => {
     // Logged by the handler's one line per request, with the code and the fields named.
@@ -307,6 +355,9 @@ function ifMatch(event: APIGatewayProxyEvent): number | undefined {
   }
   return Number(match[1]);
 }
+
+/** Event ids as core/event-id.ts derives them: anything else cannot be stored, and must not reach a key. */
+const EVENT_ID = /^evt_[0-9a-hjkmnp-tv-z]{26}$/;
 
 /** The ids the schema allows (config-fields.ts `id`); any other cannot exist, and must not reach a key. */
 const DESTINATION_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;

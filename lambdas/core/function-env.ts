@@ -115,6 +115,9 @@ export const REPLAY_ENV = {
 export const MANAGEMENT_ENV = {
   destinationsTable: 'DESTINATIONS_TABLE',
   auditTable: 'AUDIT_TABLE',
+  /** The event store and the attempt records: `GET /v1/events/{eventId}` (the trace) reads both. */
+  eventsTable: 'EVENTS_TABLE',
+  attemptsTable: 'ATTEMPTS_TABLE',
   /** The stack's name prefix: owned secrets are named `pushrail/<namePrefix>/<destinationId>`. */
   namePrefix: 'NAME_PREFIX',
   /** The account customers' trust policies name (`customerSetup`); locally the emulator's account. */

@@ -9,6 +9,7 @@ import { DestinationStore } from '../adapters/destination-store.js';
 import { getStoredRouting, scanReceivedWindow } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { ReplayJournal } from '../adapters/replay-journal.js';
+import { TraceLog } from '../adapters/trace-log.js';
 import { ReplayRequestError } from '../core/errors.js';
 import { REPLAY_ENV } from '../core/function-env.js';
 import { toFieldIssues } from '../core/issues.js';
@@ -44,6 +45,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
   const retentionSeconds = env[REPLAY_ENV.retentionDays] * DAY_SECONDS;
   const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const journal = new ReplayJournal(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
+  const trace = new TraceLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const eventsTable = env[REPLAY_ENV.eventsTable];
 
   return async (event, context) => {
@@ -65,6 +67,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       ...(destination.customerExternalId ? { customerExternalId: destination.customerExternalId } : {}),
       sqs,
       attempts,
+      trace,
       journal,
       destinationType: () => destinationType,
       queueUrl: `${env[REPLAY_ENV.queueUrlBase]}${names.queue}`,

@@ -5,6 +5,7 @@ import type { AuditAction, AuditEntry, AuditLog } from '../adapters/audit-log.js
 import type { StoredRouting } from '../adapters/event-store.js';
 import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
 import { changeVisibility, deleteBatch, sendBatch } from '../adapters/sqs-queue.js';
+import type { TraceLog } from '../adapters/trace-log.js';
 import type { JsonValue } from '../core/audit-diff.js';
 import { ReplayLeaseLostError } from '../core/errors.js';
 import { fromMessage, type ReadMessage, toMessage } from '../core/queue-message.js';
@@ -25,6 +26,8 @@ export interface ReplayDeps {
   readonly customerExternalId?: string;
   readonly sqs: SQSClient;
   readonly attempts: AttemptLog;
+  /** The trace's event attempts (a `replayed` item per event, so a trace shows the replay); optional in tests. */
+  readonly trace?: Pick<TraceLog, 'recordEventAttempts'>;
   readonly journal: ReplayJournal;
   readonly destinationType: (destinationId: string) => DestinationType;
   readonly queueUrl: string;
@@ -459,6 +462,22 @@ async function audit(
       target: `${request.source}:${id}${request.requestedBy ? ` by ${request.requestedBy}` : ''}`,
     })
     .catch((error: unknown) => deps.logger.warn('could not record the replay', { error }));
+  // Replays are rare and on-call's own doing: one trace item per event is affordable here.
+  const at = new Date();
+  await deps.trace
+    ?.recordEventAttempts(
+      request.destinationId,
+      deps.destinationType(request.destinationId),
+      eventIds
+        .filter((e) => e !== '')
+        .map((eventId) => ({
+          eventId,
+          outcome: 'replayed' as const,
+          at,
+          target: `replay:${request.source}:${id}`,
+        })),
+    )
+    .catch((error: unknown) => deps.logger.warn('could not record the replay in the trace', { error }));
 }
 
 function countsOf(t: Tally): ReplayCounts {

@@ -100,7 +100,7 @@ describe('management API', () => {
     }
   });
 
-  it('may do exactly this: its two tables, owned secrets, and invoke the provisioner and the consumers', () => {
+  it('may do exactly this: its four tables (the trace reads events and attempts), owned secrets, and invoke the provisioner and the consumers', () => {
     const consumers = DESTINATION_TYPES.map((t) =>
       arnOf(queries.functionOf(KINDS[t].delivery.serviceName)[0]),
     );
@@ -114,6 +114,8 @@ describe('management API', () => {
         resources: [arnOf(queries.tableId('destinations'))],
       },
       { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resources: [arnOf(queries.tableId('audit'))] },
+      { actions: ['dynamodb:GetItem'], resources: [arnOf(queries.tableId('events'))] },
+      { actions: ['dynamodb:Query'], resources: [arnOf(queries.tableId('attempts'))] },
       {
         actions: [
           'secretsmanager:CreateSecret',
@@ -143,7 +145,8 @@ describe('MANAGEMENT_ROUTES and the management handler agree', () => {
     },
     { adapters: { store, audit: new MemoryAudit(store), secrets: new MemorySecrets() } },
   );
-  const url = (path: string) => path.replace('{id}', 'acme-s3-archive');
+  const url = (path: string) =>
+    path.replace('{id}', 'acme-s3-archive').replace('{eventId}', 'evt_0000000000000000000000000a');
 
   it.each(MANAGEMENT_ROUTES.map((r) => [r.method, r.path] as const))(
     'the handler serves %s %s (an unsigned call is 401, not the 404 of an unknown route)',
@@ -156,7 +159,6 @@ describe('MANAGEMENT_ROUTES and the management handler agree', () => {
   it.each([
     ['GET', '/v1/health'],
     ['GET', '/v1/destinations/acme-s3-archive/health'],
-    ['GET', '/v1/events/evt_1'],
   ])('the handler does not serve %s %s yet, so the stack routes it nowhere', async (method, path) => {
     const answer = await call(handler, method, path, { as: null });
     expect(answer.statusCode).toBe(404);

@@ -72,6 +72,8 @@ export async function deliverEntries(
   for (const { eventId, failure } of plan.tooLarge) outcomes.set(eventId, { ok: false, failure });
 
   let callNumber = 0;
+  // The call each entry's latest result came from: its receipt entry (core/trace.ts).
+  const lastCall = new Map<string, { call: string; at: Date; latencyMs: number }>();
   for (const [n, chunk] of plan.chunks.entries()) {
     const { results, callFailure } = await publish(
       deps.client,
@@ -80,6 +82,8 @@ export async function deliverEntries(
         ...deps.publishOptions,
         onCall: async (call) => {
           callNumber += 1;
+          const made = { call: `PutEvents#${callNumber}`, at: new Date(), latencyMs: call.latencyMs };
+          for (const i of call.indices) lastCall.set((chunk[i] as (typeof chunk)[number]).eventId, made);
           await recordCall(
             deps,
             call.indices.map((i) => (chunk[i] as (typeof chunk)[number]).eventId),
@@ -91,9 +95,13 @@ export async function deliverEntries(
       },
     );
     results.forEach((result, i) => {
+      const eventId = (chunk[i] as (typeof chunk)[number]).eventId;
+      const made = lastCall.get(eventId) ?? {};
       outcomes.set(
-        (chunk[i] as (typeof chunk)[number]).eventId,
-        result.ok ? { ok: true, ...(result.entryId ? { target: result.entryId } : {}) } : result,
+        eventId,
+        result.ok
+          ? { ok: true, ...made, ...(result.entryId ? { target: result.entryId } : {}) }
+          : { ...result, ...made },
       );
     });
     if (callFailure?.failureClass === 'transient') {

@@ -127,7 +127,16 @@ export async function deliverParts(
           },
           planned,
         );
-        for (const id of members) outcomes.set(id, { ok: true });
+        const delivered = {
+          ok: true as const,
+          target: `s3://${destination.bucket}/${key}`,
+          at: new Date(),
+          latencyMs: Date.now() - started,
+          call: key,
+          // The object's SHA-256 (also in its key): the trace keeps the hash, never the bytes.
+          sha256: planned.sha256Hex,
+        };
+        for (const id of members) outcomes.set(id, delivered);
         await recordAttempt(deps, {
           eventIds: memberIds(part),
           outcome: 'delivered',
@@ -137,7 +146,13 @@ export async function deliverParts(
         if (result === 'already-written') deps.logger.debug('part was already written', { key });
       } catch (error) {
         const failure = classifyFailure('S3', error);
-        for (const id of members) outcomes.set(id, { ok: false, failure });
+        const failed = {
+          ok: false as const,
+          failure,
+          ...(key ? { target: `s3://${destination.bucket}/${key}` } : {}),
+          latencyMs: Date.now() - started,
+        };
+        for (const id of members) outcomes.set(id, failed);
         await recordAttempt(deps, {
           eventIds: memberIds(part),
           outcome: 'failed',

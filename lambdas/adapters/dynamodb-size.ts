@@ -2,9 +2,9 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 
 /**
  * DynamoDB's item-size rules ("Item sizes and formats" in the DynamoDB developer guide), so that the
- * benchmark can price writes and reads the way AWS bills them. moto answers `ReturnConsumedCapacity`
- * with a constant (1.0 per write, 0.5 per GetItem, 1 per BatchGetItem key) whatever the item size,
- * which would hide exactly the cost this benchmark is for: items over 1 KiB.
+ * benchmark and the trace reader can count writes and reads the way AWS bills them. moto answers
+ * `ReturnConsumedCapacity` with a constant (1.0 per write, 0.5 per GetItem, 1 per BatchGetItem key)
+ * whatever the item size, which would hide exactly the cost they are for: items over 1 KiB.
  */
 
 const utf8 = (s: string): number => Buffer.byteLength(s, 'utf8');
