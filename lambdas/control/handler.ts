@@ -4,17 +4,23 @@ import {
   Router,
 } from '@aws-lambda-powertools/event-handler/http';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
+import { HealthAnnouncer } from '../adapters/health-announcer.js';
+import { HealthRollups } from '../adapters/health-rollups.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
+import { QueueDepths } from '../adapters/queue-depths.js';
 import { ACCOUNT } from '../core/config-fields.js';
 import {
   DependencyUnavailableError,
@@ -34,6 +40,7 @@ import {
   type ManagementDeps,
   type TestSender,
 } from './destinations.js';
+import { type HealthDeps, healthRoutes } from './health-routes.js';
 import { readJsonBody } from './json-body.js';
 
 /**
@@ -74,6 +81,11 @@ export interface ManagementOptions {
    * @default the kinds' consumer functions over Lambda, from DELIVERY_FUNCTIONS
    */
   readonly testSend?: TestSender;
+  /**
+   * Health's parts (lambdas/observe/health.ts), e.g. a clock for the tests.
+   * @default built from ATTEMPTS_TABLE and the SDK clients
+   */
+  readonly health?: Partial<HealthDeps>;
 }
 
 /**
@@ -95,6 +107,7 @@ export function createManagementHandler(
         .max(MAX_NAME_PREFIX),
       [MANAGEMENT_ENV.vendorAccountId]: z.string().regex(ACCOUNT, 'must be a 12-digit AWS account id'),
       [MANAGEMENT_ENV.provisionerFunction]: z.string().min(1).optional(),
+      [MANAGEMENT_ENV.attemptsTable]: z.string().min(1).optional(),
     },
     source,
   );
@@ -121,6 +134,23 @@ export function createManagementHandler(
     logger,
   });
   const router = buildRouter(useCases, audit, logger);
+  const attemptsTable = env[MANAGEMENT_ENV.attemptsTable];
+  healthRoutes(
+    router,
+    useCases,
+    {
+      ...(attemptsTable
+        ? {
+            rollups: new HealthRollups(dynamodb, attemptsTable),
+            queues: new QueueDepths(new SQSClient(clientConfig), new CloudWatchClient(clientConfig)),
+            announcer: new HealthAnnouncer(new EventBridgeClient(clientConfig)),
+          }
+        : {}),
+      logger,
+      ...options.health,
+    },
+    { caller, idOf, query, ok },
+  );
 
   return async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;

@@ -16,6 +16,8 @@ export const MANAGEMENT_ROUTES = [
   { method: 'POST', path: '/v1/destinations/{id}/test' },
   { method: 'POST', path: '/v1/destinations/{id}/rotate-secret' },
   { method: 'GET', path: '/v1/audit' },
+  { method: 'GET', path: '/v1/health' },
+  { method: 'GET', path: '/v1/destinations/{id}/health' },
 ] as const satisfies readonly ManagementRoute[];
 
 export interface ManagementRoute {

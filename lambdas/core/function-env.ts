@@ -130,6 +130,11 @@ export const MANAGEMENT_ENV = {
    * invokes the destination's kind's consumer synchronously.
    */
   deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /**
+   * The attempts table, where health's rollups and last announced status live
+   * (adapters/health-rollups.ts). Unset: the health routes answer 501.
+   */
+  attemptsTable: 'ATTEMPTS_TABLE',
 } as const;
 
 /** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
