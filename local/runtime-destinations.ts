@@ -205,6 +205,7 @@ export function localManagementEnvironment(values: {
   return {
     [MANAGEMENT_ENV.destinationsTable]: table('destinations'),
     [MANAGEMENT_ENV.auditTable]: table('audit'),
+    [MANAGEMENT_ENV.attemptsTable]: table('attempts'),
     [MANAGEMENT_ENV.namePrefix]: values.namePrefix,
     [MANAGEMENT_ENV.vendorAccountId]: values.accountId,
     AWS_REGION: values.target.region,

@@ -4,23 +4,18 @@ import {
   Router,
 } from '@aws-lambda-powertools/event-handler/http';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
-import { HealthAnnouncer } from '../adapters/health-announcer.js';
-import { HealthRollups } from '../adapters/health-rollups.js';
+import { healthAdapters } from '../adapters/health-deps.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
-import { QueueDepths } from '../adapters/queue-depths.js';
 import { ACCOUNT } from '../core/config-fields.js';
 import {
   DependencyUnavailableError,
@@ -139,13 +134,7 @@ export function createManagementHandler(
     router,
     useCases,
     {
-      ...(attemptsTable
-        ? {
-            rollups: new HealthRollups(dynamodb, attemptsTable),
-            queues: new QueueDepths(new SQSClient(clientConfig), new CloudWatchClient(clientConfig)),
-            announcer: new HealthAnnouncer(new EventBridgeClient(clientConfig)),
-          }
-        : {}),
+      ...(attemptsTable ? healthAdapters(dynamodb, attemptsTable, clientConfig) : {}),
       logger,
       ...options.health,
     },

@@ -149,4 +149,9 @@ export const PROVISIONER_ENV = {
    * for them is about 15/s, deploys included.
    */
   mappingCallsPerSecond: 'MAPPING_CALLS_PER_SECOND',
+  /**
+   * The attempts table: with it, every scheduled reconcile also evaluates every destination's health
+   * and announces changes (lambdas/observe/health.ts). Unset: only health reads evaluate.
+   */
+  attemptsTable: 'ATTEMPTS_TABLE',
 } as const;

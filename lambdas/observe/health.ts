@@ -182,3 +182,23 @@ async function settle(
 function queueNameOf(queueUrl: string): string {
   return queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
 }
+
+/** The health target of a stored destination (the provisioner's scheduled evaluation). */
+export function healthTargetOfRecord(record: {
+  readonly destination: { readonly id: string; readonly type: string; readonly customerExternalId: string };
+  readonly status: string;
+  readonly desired: string;
+  readonly createdAt: string;
+  readonly queueUrl?: string;
+  readonly dlqUrl?: string;
+}): HealthTarget {
+  return {
+    destinationId: record.destination.id,
+    type: record.destination.type,
+    customerExternalId: record.destination.customerExternalId,
+    paused: record.status === 'PAUSED',
+    createdAt: record.createdAt,
+    ...(record.queueUrl ? { queueUrl: record.queueUrl } : {}),
+    ...(record.dlqUrl ? { dlqUrl: record.dlqUrl } : {}),
+  };
+}
