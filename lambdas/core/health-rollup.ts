@@ -120,7 +120,10 @@ export interface WindowStats {
   readonly failed: number;
   readonly deadLettered: number;
   readonly replayed: number;
-  /** delivered ÷ (delivered + failed), 4 decimals; null when nothing was attempted. */
+  /**
+   * delivered ÷ (delivered + failures not settled by a replay), 4 decimals, as the health rules count
+   * it (core/health-rules.ts errorRate); null when nothing was attempted.
+   */
   readonly successRate: number | null;
   readonly latencyMs: { readonly p50: number | null; readonly p95: number | null };
   readonly lastError?: { readonly at: string; readonly errorCode: string; readonly reason: string };
@@ -144,7 +147,8 @@ export function windowStats(minutes: readonly MinuteRollup[]): WindowStats {
     });
     if (m.lastError && (!lastError || m.lastError.at > lastError.at)) lastError = m.lastError;
   }
-  const attempted = delivered + failed;
+  const unsettled = Math.max(0, failed - replayed);
+  const attempted = delivered + unsettled;
   return {
     delivered,
     failed,

@@ -19,6 +19,11 @@ export interface HealthSignals {
   readonly delivered: number;
   /** Events in attempts that failed in the window (a retried event counts once per failed attempt). */
   readonly failed: number;
+  /**
+   * Events on-call replayed in the window: each settles one failure (a dead-lettered event failed,
+   * was replayed, and its new attempt counts on its own), so a fix plus a replay reads healthy at once.
+   */
+  readonly replayed: number;
   /** Messages in the destination's DLQ now. */
   readonly dlqDepth: number;
   /** Age of the oldest message on the destination's queue, when known (CloudWatch); null when not. */
@@ -47,10 +52,19 @@ export interface HealthRule {
   readonly applies: (signals: HealthSignals) => boolean;
 }
 
-/** failed / (delivered + failed); null when nothing was attempted in the window. */
-export function errorRate(signals: Pick<HealthSignals, 'delivered' | 'failed'>): number | null {
-  const attempted = signals.delivered + signals.failed;
-  return attempted === 0 ? null : signals.failed / attempted;
+/** Failures not settled by a replay: failed − replayed, at least 0. */
+export function unsettledFailures(signals: Pick<HealthSignals, 'failed' | 'replayed'>): number {
+  return Math.max(0, signals.failed - signals.replayed);
+}
+
+/**
+ * unsettled ÷ (delivered + unsettled), unsettled = failed − replayed (at least 0); null when nothing
+ * was attempted in the window.
+ */
+export function errorRate(signals: Pick<HealthSignals, 'delivered' | 'failed' | 'replayed'>): number | null {
+  const unsettled = unsettledFailures(signals);
+  const attempted = signals.delivered + unsettled;
+  return attempted === 0 ? null : unsettled / attempted;
 }
 
 const rateAtLeast =
@@ -76,7 +90,7 @@ export const HEALTH_RULES: readonly HealthRule[] = [
   },
   {
     status: 'failing',
-    when: `error rate over the window ≥ ${pct(HEALTH_THRESHOLDS.failingErrorRate)} (failed ÷ (delivered + failed) events), at any volume`,
+    when: `error rate over the window ≥ ${pct(HEALTH_THRESHOLDS.failingErrorRate)}, at any volume (error rate: failed events not since replayed ÷ those plus delivered events)`,
     applies: rateAtLeast(HEALTH_THRESHOLDS.failingErrorRate),
   },
   {

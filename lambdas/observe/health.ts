@@ -108,6 +108,7 @@ async function evaluateOne(
     paused: target.paused,
     delivered: stats.delivered,
     failed: stats.failed,
+    replayed: stats.replayed,
     dlqDepth: backlog.dlqDepth,
     oldestAgeSeconds,
   });

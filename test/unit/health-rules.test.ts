@@ -9,7 +9,14 @@ import {
 
 /** The one health rules table (core/health-rules.ts): each status, each boundary, first match wins. */
 
-const QUIET: HealthSignals = { paused: false, delivered: 0, failed: 0, dlqDepth: 0, oldestAgeSeconds: null };
+const QUIET: HealthSignals = {
+  paused: false,
+  delivered: 0,
+  failed: 0,
+  replayed: 0,
+  dlqDepth: 0,
+  oldestAgeSeconds: null,
+};
 const status = (s: Partial<HealthSignals>) => decideHealth({ ...QUIET, ...s }).status;
 /** `failed` of 1,000 attempted events for an error rate. */
 const rate = (r: number) => ({ delivered: 1000 - Math.round(r * 1000), failed: Math.round(r * 1000) });
@@ -67,7 +74,16 @@ describe('health rules', () => {
   });
 
   it('computes the error rate over attempted events, null with none', () => {
-    expect(errorRate({ delivered: 0, failed: 0 })).toBeNull();
-    expect(errorRate({ delivered: 3, failed: 1 })).toBe(0.25);
+    expect(errorRate({ delivered: 0, failed: 0, replayed: 0 })).toBeNull();
+    expect(errorRate({ delivered: 3, failed: 1, replayed: 0 })).toBe(0.25);
+  });
+
+  it('counts a failure settled once its event is replayed, and a replay that fails again as a failure', () => {
+    // Bucket deleted, 3 dead-lettered, fixed, replayed, delivered: healthy at once.
+    expect(status({ delivered: 3, failed: 3, replayed: 3 })).toBe('healthy');
+    // Replayed while still broken: the 3 replayed fail again.
+    expect(status({ delivered: 0, failed: 6, replayed: 3 })).toBe('failing');
+    // More replayed than failed in the window (failures before it): never below zero.
+    expect(errorRate({ delivered: 5, failed: 1, replayed: 4 })).toBe(0);
   });
 });
