@@ -17,8 +17,11 @@ import { nagResource, type RuntimeResources } from './runtime-resources.js';
 export const DELIVERY_TABLE_ACTIONS = {
   /** adapters/event-store.ts `getRecords`: stored records of a sealed part's members. */
   events: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
-  /** adapters/attempt-log.ts: one PutItem per attempt; nothing reads the audit trail here. */
-  attempts: ['dynamodb:PutItem'],
+  /**
+   * adapters/attempt-log.ts: one PutItem per attempt, and one UpdateItem of its health rollup
+   * (adapters/health-rollups.ts); nothing reads the audit trail here.
+   */
+  attempts: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
   /** adapters/seal-store.ts: seals and parts are read, claimed, transitioned and released. */
   seals: [
     'dynamodb:BatchGetItem',

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { MANAGEMENT_ROUTES } from '../lambdas/control/routes.js';
 import { MANAGEMENT_ENV } from '../lambdas/core/function-env.js';
 import type { DestinationType } from '../lambdas/destinations/index.js';
+import { grantHealth } from './health-permissions.js';
 import { PushrailFunction } from './pushrail-function.js';
 import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
@@ -43,6 +44,8 @@ export interface ManagementApiProps {
   readonly destinationsTable: ITable;
   /** The audit trail of changes (`TABLES.audit`). */
   readonly auditTable: ITable;
+  /** The attempts table, where health's rollups and last announced status live. */
+  readonly attemptsTable: ITable;
   /** Invoked asynchronously with `{destinationId}` after every change. */
   readonly provisioner: IFunction;
   /** The consumer of each kind, invoked synchronously by the test send. */
@@ -80,6 +83,7 @@ export class ManagementApi extends Construct {
       environment: {
         [MANAGEMENT_ENV.destinationsTable]: props.destinationsTable.tableName,
         [MANAGEMENT_ENV.auditTable]: props.auditTable.tableName,
+        [MANAGEMENT_ENV.attemptsTable]: props.attemptsTable.tableName,
         [MANAGEMENT_ENV.namePrefix]: resources.namePrefix,
         // The account the customers' trust policies name: the one the consumers assume roles from.
         [MANAGEMENT_ENV.vendorAccountId]: Aws.ACCOUNT_ID,
@@ -93,6 +97,7 @@ export class ManagementApi extends Construct {
 
     props.destinationsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.destinations);
     props.auditTable.grant(fn, ...MANAGEMENT_PERMISSIONS.audit);
+    grantHealth(fn, props.attemptsTable, resources, this.managementFunction.role);
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: [...MANAGEMENT_PERMISSIONS.secrets],

@@ -116,6 +116,7 @@ export class PushrailStack extends Stack {
     this.provisioner = new Provisioner(this, 'Provisioner', {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
+      attemptsTable: this.tables.attempts,
       consumers: consumerFunctionsByType,
     });
 
@@ -124,6 +125,7 @@ export class PushrailStack extends Stack {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
       auditTable: this.tables.audit,
+      attemptsTable: this.tables.attempts,
       provisioner: this.provisioner.provisionerFunction.function,
       consumers: consumerFunctionsByType,
     });

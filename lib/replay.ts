@@ -23,7 +23,8 @@ export const REPLAY_PERMISSIONS = {
   dlq: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
   queue: ['sqs:SendMessage'],
   events: ['dynamodb:BatchGetItem', 'dynamodb:Scan'],
-  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  /** The replay journal, and the attempt records with their health rollup (UpdateItem). */
+  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan'],
   audit: ['dynamodb:PutItem'],
 } as const;

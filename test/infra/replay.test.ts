@@ -92,7 +92,10 @@ describe('replay function', () => {
       .filter((s) => !s.actions.every((a) => a.startsWith('logs:')));
     expect(statements).toEqual([
       { actions: ['dynamodb:BatchGetItem', 'dynamodb:Scan'], resources: [table('events')] },
-      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('attempts')] },
+      {
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [table('attempts')],
+      },
       { actions: ['dynamodb:GetItem', 'dynamodb:Scan'], resources: [table('destinations')] },
       { actions: ['dynamodb:PutItem'], resources: [table('audit')] },
       {
