@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { HealthAnnouncer } from '../adapters/health-announcer.js';
-import type { HealthRollups, StoredHealthStatus } from '../adapters/health-rollups.js';
-import type { QueueDepths } from '../adapters/queue-depths.js';
+import type { HealthPartition, HealthRollups, StoredHealthStatus } from '../adapters/health-rollups.js';
+import type { QueueBacklog, QueueDepths } from '../adapters/queue-depths.js';
 import { windowStats } from '../core/health-rollup.js';
 import { decideHealth, HEALTH_WINDOW_SECONDS, type HealthStatus } from '../core/health-rules.js';
 
@@ -68,39 +68,52 @@ export async function evaluateHealth(
 ): Promise<DestinationHealth[]> {
   const now = (deps.now ?? (() => new Date()))();
   const from = new Date(now.getTime() - HEALTH_WINDOW_SECONDS * 1000);
-  const ages = await deps.queues
-    .oldestAges(
-      targets.flatMap((t) => (t.queueUrl ? [queueNameOf(t.queueUrl)] : [])),
-      now,
-    )
-    .catch((error: unknown) => {
-      deps.logger.warn('oldest message ages unavailable', { error });
-      return new Map<string, number>();
-    });
-  const out = new Array<DestinationHealth>(targets.length);
+  const read = await pool(targets, deps.concurrency ?? 16, async (target) => {
+    const [partition, backlog] = await Promise.all([
+      deps.rollups.read(target.destinationId, from),
+      deps.queues.backlog(target.queueUrl, target.dlqUrl),
+    ]);
+    return { target, partition, backlog };
+  });
+  // Ages are the one paid read (CloudWatch GetMetricData, per metric): only for queues holding messages.
+  const busy = read.flatMap(({ target, backlog }) =>
+    target.queueUrl && backlog.queued + backlog.inFlight > 0 ? [queueNameOf(target.queueUrl)] : [],
+  );
+  const ages = await deps.queues.oldestAges(busy, now).catch((error: unknown) => {
+    deps.logger.warn('oldest message ages unavailable', { error });
+    return new Map<string, number>();
+  });
+  return pool(read, deps.concurrency ?? 16, ({ target, partition, backlog }) =>
+    evaluateOne(target, partition, backlog, deps, now, ages),
+  );
+}
+
+/** Maps with at most `concurrency` calls at once; answers in the order given. */
+async function pool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  map: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < targets.length) {
+    while (next < items.length) {
       const i = next++;
-      const target = targets[i] as HealthTarget;
-      out[i] = await evaluateOne(target, deps, now, from, ages);
+      out[i] = await map(items[i] as T);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 16, targets.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return out;
 }
 
 async function evaluateOne(
   target: HealthTarget,
+  partition: HealthPartition,
+  backlog: QueueBacklog,
   deps: HealthDeps,
   now: Date,
-  from: Date,
   ages: ReadonlyMap<string, number>,
 ): Promise<DestinationHealth> {
-  const [partition, backlog] = await Promise.all([
-    deps.rollups.read(target.destinationId, from),
-    deps.queues.backlog(target.queueUrl, target.dlqUrl),
-  ]);
   // Only the minutes inside the window (the Query starts at the window's first minute).
   const stats = windowStats(partition.minutes);
   const oldestAgeSeconds = target.queueUrl ? (ages.get(queueNameOf(target.queueUrl)) ?? null) : null;
