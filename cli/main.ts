@@ -7,6 +7,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { ReplayRequest, ReplayResult } from '../lambdas/core/replay-request.js';
 import { runAudit } from './audit-command.js';
 import { runDestinations } from './destinations/index.js';
+import { runHealth } from './health-command.js';
 import {
   addResults,
   formatCounts,
@@ -25,6 +26,8 @@ Commands:
   destinations  list, get, create, update, pause, resume, test, delete and apply destinations at
                 runtime through the management API (npx pushrail destinations --help)
   audit         the audit trail of destination changes and replays (npx pushrail audit --help)
+  health        health per destination: status, success rate, latency, backlog, DLQ, last error
+                (npx pushrail health --help)
   replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)
   trace         what happened to one event, per destination (npx pushrail trace <eventId> [--json])`;
 
@@ -49,6 +52,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'trace') {
     return runTrace(rest, {
+      io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    });
+  }
+  if (command === 'health') {
+    return runHealth(rest, {
       io: { out: (line) => console.log(line), err: (line) => console.error(line) },
     });
   }

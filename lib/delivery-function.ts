@@ -18,10 +18,11 @@ export const DELIVERY_TABLE_ACTIONS = {
   /** adapters/event-store.ts `getRecords`: stored records of a sealed part's members. */
   events: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
   /**
-   * adapters/attempt-log.ts: one PutItem per attempt; adapters/trace-log.ts: the trace's receipts and
-   * event attempts (BatchWriteItem). Nothing reads the audit trail here.
+   * adapters/attempt-log.ts: one PutItem per attempt, and one UpdateItem of its health rollup
+   * (adapters/health-rollups.ts); adapters/trace-log.ts: the trace's receipts and event attempts
+   * (BatchWriteItem). Nothing reads the audit trail here.
    */
-  attempts: ['dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+  attempts: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
   /** adapters/seal-store.ts: seals and parts are read, claimed, transitioned and released. */
   seals: [
     'dynamodb:BatchGetItem',

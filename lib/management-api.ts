@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { MANAGEMENT_ROUTES } from '../lambdas/control/routes.js';
 import { MANAGEMENT_ENV } from '../lambdas/core/function-env.js';
 import type { DestinationType } from '../lambdas/destinations/index.js';
+import { grantHealth } from './health-permissions.js';
 import { PushrailFunction } from './pushrail-function.js';
 import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
@@ -49,7 +50,10 @@ export interface ManagementApiProps {
   readonly auditTable: ITable;
   /** The event store (`TABLES.events`): the trace reads the event. */
   readonly eventsTable: ITable;
-  /** The attempt records (`TABLES.attempts`): the trace reads its receipts and event attempts. */
+  /**
+   * The attempt records (`TABLES.attempts`): the trace reads its receipts and event attempts; health's
+   * rollups and last announced status live there too.
+   */
   readonly attemptsTable: ITable;
   /** Invoked asynchronously with `{destinationId}` after every change. */
   readonly provisioner: IFunction;
@@ -105,6 +109,7 @@ export class ManagementApi extends Construct {
     props.auditTable.grant(fn, ...MANAGEMENT_PERMISSIONS.audit);
     props.eventsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.events);
     props.attemptsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.attempts);
+    grantHealth(fn, props.attemptsTable, resources, this.managementFunction.role);
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: [...MANAGEMENT_PERMISSIONS.secrets],

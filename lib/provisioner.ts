@@ -11,6 +11,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IDependable } from 'constructs';
 import { PROVISIONER_ENV } from '../lambdas/core/function-env.js';
 import type { DestinationType } from '../lambdas/destinations/index.js';
+import { grantHealth } from './health-permissions.js';
 import { PushrailFunction } from './pushrail-function.js';
 import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
@@ -73,6 +74,8 @@ export interface ProvisionerProps {
   readonly resources: RuntimeResources;
   /** The destinations at runtime (`TABLES.destinations`). */
   readonly destinationsTable: ITable;
+  /** The attempts table: the scheduled run evaluates health and announces changes. */
+  readonly attemptsTable: ITable;
   /** The consumer function of each kind: the targets of the event source mappings. */
   readonly consumers: Readonly<Record<DestinationType, IFunction>>;
   /**
@@ -132,6 +135,7 @@ export class Provisioner extends Construct {
       environment: {
         [PROVISIONER_ENV.destinationsTable]: props.destinationsTable.tableName,
         [PROVISIONER_ENV.namePrefix]: resources.namePrefix,
+        [PROVISIONER_ENV.attemptsTable]: props.attemptsTable.tableName,
         // ARNs rather than names: the lambda:FunctionArn condition below compares them as given.
         [PROVISIONER_ENV.deliveryFunctions]: Stack.of(this).toJsonString(
           Object.fromEntries(Object.entries(props.consumers).map(([type, fn]) => [type, fn.functionArn])),
@@ -156,6 +160,7 @@ export class Provisioner extends Construct {
         }),
       );
     }
+    grantHealth(fn, props.attemptsTable, resources, this.provisionerFunction.role);
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: [...PROVISIONER_PERMISSIONS.secrets],

@@ -141,6 +141,7 @@ export class PushrailStack extends Stack {
     this.provisioner = new Provisioner(this, 'Provisioner', {
       resources: this.runtimeResources,
       destinationsTable: this.tables.destinations,
+      attemptsTable: this.tables.attempts,
       consumers: consumerFunctionsByType,
       alarmTopic: this.observability.alarmTopic,
     });

@@ -24,7 +24,8 @@ export const REPLAY_PERMISSIONS = {
   dlq: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
   queue: ['sqs:SendMessage'],
   events: ['dynamodb:BatchGetItem', 'dynamodb:Scan'],
-  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+  /** The replay journal, the attempt records with their health rollup (UpdateItem), and the trace's records. */
+  attempts: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
   destinations: ['dynamodb:GetItem', 'dynamodb:Scan'],
   audit: ['dynamodb:PutItem'],
 } as const;

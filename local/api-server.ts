@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { MANAGEMENT_ROUTES as API_ROUTES } from '../lambdas/control/routes.js';
 import {
   HttpError,
   InvalidApiKeyError,
@@ -168,19 +169,10 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
  * The management API's resources and methods, as the REST API defines them (IAM authorization).
  * `{name}` segments are path parameters.
  */
-export const MANAGEMENT_ROUTES: readonly { readonly method: string; readonly resource: string }[] = [
-  { method: 'GET', resource: '/v1/destinations' },
-  { method: 'POST', resource: '/v1/destinations' },
-  { method: 'GET', resource: '/v1/destinations/{id}' },
-  { method: 'PUT', resource: '/v1/destinations/{id}' },
-  { method: 'DELETE', resource: '/v1/destinations/{id}' },
-  { method: 'POST', resource: '/v1/destinations/{id}/pause' },
-  { method: 'POST', resource: '/v1/destinations/{id}/resume' },
-  { method: 'POST', resource: '/v1/destinations/{id}/test' },
-  { method: 'POST', resource: '/v1/destinations/{id}/rotate-secret' },
-  { method: 'GET', resource: '/v1/audit' },
-  { method: 'GET', resource: '/v1/events/{eventId}' },
-];
+export const MANAGEMENT_ROUTES: readonly { readonly method: string; readonly resource: string }[] =
+  // The one list the CDK stack builds its methods from (lambdas/control/routes.ts), so a route added
+  // there is served here too.
+  API_ROUTES.map((route) => ({ method: route.method, resource: route.path }));
 
 /** The management route a request is for, with its path parameters; undefined for any other. */
 export function matchManagementRoute(method: string, path: string): MatchedRoute | undefined {

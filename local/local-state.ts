@@ -21,6 +21,11 @@ export interface LocalState {
    * `aws lambda invoke --endpoint-url <apiUrl> --function-name <replayFunctionName> …` or `npx pushrail replay`.
    */
   readonly replayFunctionName: string;
+  /**
+   * The notifications inbox: the queue a rule on the vendor's default bus copies Pushrail's own events
+   * into (`Destination Health Changed`).
+   */
+  readonly notificationsQueueUrl: string;
 }
 
 export const STATE_FILE = 'local.json';

@@ -16,6 +16,7 @@ import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
 import { loadCustomerSideModule } from './kind-modules.js';
+import { ensureNotificationsInbox } from './notifications.js';
 import { ensureQueue, queueArn } from './queues.js';
 
 /**
@@ -33,6 +34,11 @@ export interface Provisioned {
   /** Table name by role. */
   readonly tables: Readonly<Record<string, string>>;
   readonly destinations: Readonly<Record<string, ProvisionedDestination>>;
+  /**
+   * The inbox of the vendor's default bus: health changes land here (local/notifications.ts). Always
+   * set by `provision`; optional for the tests that describe a provisioned runtime by hand.
+   */
+  readonly notificationsQueueUrl?: string;
   /** Things that did not go as configured but do not stop the local runtime. */
   readonly warnings: readonly string[];
 }
@@ -66,8 +72,10 @@ export async function provision(options: ProvisionOptions): Promise<Provisioned>
         ),
       ),
     );
+    const notificationsQueueUrl = await ensureNotificationsInbox(namePrefix, target);
     return {
       accountId,
+      notificationsQueueUrl,
       queueUrlBase: `${target.endpoint.replace(/\/+$/, '')}/${accountId}/`,
       tables,
       destinations,

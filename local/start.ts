@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       tables: provisioned.tables,
       destinations,
       replayFunctionName: replay.name,
+      notificationsQueueUrl: provisioned.notificationsQueueUrl ?? '',
     }).catch((error: unknown) => console.error(`could not write ${statePath(stateDir)}:`, error));
   running.destinations = startRuntimeDestinations({
     config,

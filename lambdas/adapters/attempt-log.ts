@@ -4,6 +4,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { FailureClass } from '../core/failure-classification.js';
 import type { DestinationType } from '../destinations/index.js';
 import { deliveryMetrics } from './delivery-metrics.js';
+import { HealthRollups } from './health-rollups.js';
 
 export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-scheduled' | 'replayed';
 
@@ -33,14 +34,23 @@ export interface AttemptRecord {
  * attempts of a destination read back in time order for health rollups. Never holds a secret.
  */
 export class AttemptLog {
+  /** Health's per-minute counters (adapters/health-rollups.ts), one UpdateItem beside each record. */
+  private readonly rollups: HealthRollups;
+
   public constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly retentionSeconds: number,
-  ) {}
+  ) {
+    this.rollups = new HealthRollups(client, tableName);
+  }
 
   public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
     deliveryMetrics.record(attempt);
+    await Promise.all([this.put(attempt, at), this.rollups.add(attempt, at)]);
+  }
+
+  private async put(attempt: AttemptRecord, at: Date): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { z } from 'zod';
 import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
+import { healthAdapters } from '../adapters/health-deps.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
@@ -35,6 +36,7 @@ import {
   type ManagementDeps,
   type TestSender,
 } from './destinations.js';
+import { type HealthDeps, healthRoutes } from './health-routes.js';
 import { readJsonBody } from './json-body.js';
 
 /**
@@ -75,6 +77,11 @@ export interface ManagementOptions {
    * @default the kinds' consumer functions over Lambda, from DELIVERY_FUNCTIONS
    */
   readonly testSend?: TestSender;
+  /**
+   * Health's parts (lambdas/observe/health.ts), e.g. a clock for the tests.
+   * @default built from ATTEMPTS_TABLE and the SDK clients
+   */
+  readonly health?: Partial<HealthDeps>;
 }
 
 /**
@@ -100,6 +107,7 @@ export function createManagementHandler(
         .max(MAX_NAME_PREFIX),
       [MANAGEMENT_ENV.vendorAccountId]: z.string().regex(ACCOUNT, 'must be a 12-digit AWS account id'),
       [MANAGEMENT_ENV.provisionerFunction]: z.string().min(1).optional(),
+      [MANAGEMENT_ENV.attemptsTable]: z.string().min(1).optional(),
     },
     source,
   );
@@ -134,6 +142,17 @@ export function createManagementHandler(
     logger,
   });
   const router = buildRouter(useCases, audit, traces, logger);
+  const attemptsTable = env[MANAGEMENT_ENV.attemptsTable];
+  healthRoutes(
+    router,
+    useCases,
+    {
+      ...(attemptsTable ? healthAdapters(dynamodb, attemptsTable, clientConfig) : {}),
+      logger,
+      ...options.health,
+    },
+    { caller, idOf, query, ok },
+  );
 
   return async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;

@@ -7,6 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { DestinationStore } from '../adapters/destination-store.js';
+import { healthAdapters } from '../adapters/health-deps.js';
 import {
   createLambdaMappings,
   type DeliveryFunctions,
@@ -20,6 +21,7 @@ import { jsonOf, readEnv } from '../core/read-env.js';
 import { MAX_NAME_PREFIX } from '../core/resources.js';
 import { createTokenBucket } from '../core/token-bucket.js';
 import { DESTINATION_TYPES } from '../destinations/index.js';
+import { evaluateHealth, healthTargetOfRecord } from '../observe/health.js';
 import {
   createProvisioner,
   type Provisioner,
@@ -120,6 +122,7 @@ export function createProvisionerHandler(
       ),
       [PROVISIONER_ENV.mappingCallsPerSecond]: z.coerce.number().gt(0).max(15).default(10),
       [PROVISIONER_ENV.alarmTopicArn]: z.string().startsWith('arn:').optional(),
+      [PROVISIONER_ENV.attemptsTable]: z.string().min(1).optional(),
     },
     source,
   );
@@ -164,6 +167,22 @@ export function createProvisionerHandler(
   const deps = options.deps ? options.deps(base) : base;
   const provisioner: Provisioner = (options.provisioner ?? createProvisioner)(deps);
 
+  // Health is evaluated on the same 5-minute schedule, so a change is announced even when nobody reads it.
+  const attemptsTable = env[PROVISIONER_ENV.attemptsTable];
+  const dynamodb = new DynamoDBClient(clientConfig);
+  const health = attemptsTable
+    ? { ...healthAdapters(dynamodb, attemptsTable, clientConfig), logger }
+    : undefined;
+  const evaluateAllHealth = async (): Promise<void> => {
+    if (!health) return;
+    try {
+      const records = (await deps.store.list()).filter((r) => r.desired !== 'DELETED');
+      await evaluateHealth(records.map(healthTargetOfRecord), health);
+    } catch (error) {
+      logger.warn('scheduled health evaluation failed', { error });
+    }
+  };
+
   return async (event, context) => {
     logger.addContext(context);
     const destination = DestinationEventSchema.safeParse(event);
@@ -180,6 +199,7 @@ export function createProvisionerHandler(
     }
     if (ScheduledEventSchema.safeParse(event).success) {
       await provisioner.reconcileAll();
+      await evaluateAllHealth();
       return { reconciled: true };
     }
     const custom = CustomResourceEventSchema.safeParse(event);

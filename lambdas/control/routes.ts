@@ -17,6 +17,8 @@ export const MANAGEMENT_ROUTES = [
   { method: 'POST', path: '/v1/destinations/{id}/rotate-secret' },
   { method: 'GET', path: '/v1/audit' },
   { method: 'GET', path: '/v1/events/{eventId}' },
+  { method: 'GET', path: '/v1/health' },
+  { method: 'GET', path: '/v1/destinations/{id}/health' },
 ] as const satisfies readonly ManagementRoute[];
 
 export interface ManagementRoute {

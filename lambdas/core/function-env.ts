@@ -133,6 +133,11 @@ export const MANAGEMENT_ENV = {
    * invokes the destination's kind's consumer synchronously.
    */
   deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /**
+   * The attempts table, where health's rollups and last announced status live
+   * (adapters/health-rollups.ts). Unset: the health routes answer 501.
+   */
+  attemptsTable: 'ATTEMPTS_TABLE',
 } as const;
 
 /** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */
@@ -152,4 +157,9 @@ export const PROVISIONER_ENV = {
    * provisioner keeps no alarms, as on the local runtime).
    */
   alarmTopicArn: 'ALARM_TOPIC_ARN',
+  /**
+   * The attempts table: with it, every scheduled reconcile also evaluates every destination's health
+   * and announces changes (lambdas/observe/health.ts). Unset: only health reads evaluate.
+   */
+  attemptsTable: 'ATTEMPTS_TABLE',
 } as const;

@@ -101,7 +101,7 @@ describe('destination consumers (one per kind)', () => {
         ...(delivery.readsStoredEvents
           ? [{ actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], resources: [tableArn('events')] }]
           : []),
-        { actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem'], resources: [tableArn('attempts')] },
+        { actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('attempts')] },
         ...(delivery.usesSeals
           ? [
               {

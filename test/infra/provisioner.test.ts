@@ -2,7 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PROVISIONER_ENV } from '../../lambdas/core/function-env.js';
 import { DESTINATION_TYPES, KINDS } from '../../lambdas/destinations/index.js';
 import { synthStack } from './fixtures.js';
-import { arnOf, normalized, type Resource, regionalArn, TemplateQueries } from './template-queries.js';
+import {
+  arnOf,
+  healthStatements,
+  normalized,
+  type Resource,
+  regionalArn,
+  TemplateQueries,
+} from './template-queries.js';
 
 const STACK_NAME = 'Pushrail';
 
@@ -80,6 +87,15 @@ describe('provisioner', () => {
         actions: ['cloudwatch:DeleteAlarms', 'cloudwatch:PutMetricAlarm'],
         resources: [regionalArn('cloudwatch', `alarm:${STACK_NAME}-*-queue-age`)],
       },
+      // The scheduled run evaluates health and announces changes (lib/health-permissions.ts). IAM
+      // merges its GetQueueAttributes into the queue statement above and GetMetricData into the
+      // resource-less one below.
+      ...healthStatements(queries, STACK_NAME).filter((_, i) => i === 0),
+      {
+        actions: ['cloudwatch:GetMetricData', 'lambda:ListEventSourceMappings', 'sqs:ListQueues'],
+        resources: ['*'],
+      },
+      ...healthStatements(queries, STACK_NAME).filter((_, i) => i === 3),
       {
         actions: ['secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret'],
         resources: [regionalArn('secretsmanager', `secret:pushrail/${STACK_NAME}/*`)],
@@ -95,7 +111,6 @@ describe('provisioner', () => {
         resources: [regionalArn('lambda', 'event-source-mapping:*')],
         condition: onConsumers,
       },
-      { actions: ['lambda:ListEventSourceMappings', 'sqs:ListQueues'], resources: ['*'] },
     ]);
   });
 

@@ -93,7 +93,7 @@ describe('replay function', () => {
     expect(statements).toEqual([
       { actions: ['dynamodb:BatchGetItem', 'dynamodb:Scan'], resources: [table('events')] },
       {
-        actions: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [table('attempts')],
       },
       { actions: ['dynamodb:GetItem', 'dynamodb:Scan'], resources: [table('destinations')] },

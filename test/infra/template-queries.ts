@@ -196,3 +196,16 @@ export function normalized(s: Statement): { actions: string[]; resources: unknow
 export function sortedResources(resources: readonly unknown[]): unknown[] {
   return [...resources].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
+
+/**
+ * The statements evaluating health adds to a function's role (lib/health-permissions.ts): the
+ * rollups in the attempts table, queue depths by the stack's prefix, queue ages, the default bus.
+ */
+export function healthStatements(queries: TemplateQueries, stackName: string): unknown[] {
+  return [
+    { actions: ['dynamodb:Query', 'dynamodb:UpdateItem'], resources: [arnOf(queries.tableId('attempts'))] },
+    { actions: ['sqs:GetQueueAttributes'], resources: [regionalArn('sqs', `${stackName}-*`)] },
+    { actions: ['cloudwatch:GetMetricData'], resources: ['*'] },
+    { actions: ['events:PutEvents'], resources: [regionalArn('events', 'event-bus/default')] },
+  ];
+}

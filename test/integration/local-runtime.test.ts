@@ -15,6 +15,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { HeadBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { runHealth } from '../../cli/health-command.js';
 import { localTableName, QUEUE_SETTINGS, TABLE_LIST } from '../../lambdas/core/resources.js';
 import { freePort } from '../../local/emulator.js';
 import type { LocalState } from '../../local/local-state.js';
@@ -168,8 +169,19 @@ describe('local runtime (npm start)', () => {
 
     // .pushrail/local.json: the fields DESIGN.md lists, plus the replay function for `npx pushrail replay`.
     expect(Object.keys(state).sort()).toEqual(
-      ['apiKey', 'apiUrl', 'awsEndpoint', 'destinations', 'region', 'tables', 'replayFunctionName'].sort(),
+      [
+        'apiKey',
+        'apiUrl',
+        'awsEndpoint',
+        'destinations',
+        'region',
+        'tables',
+        'replayFunctionName',
+        'notificationsQueueUrl',
+      ].sort(),
     );
+    // The inbox of the vendor's default bus, where health changes land.
+    expect(state.notificationsQueueUrl).toMatch(/-notifications$/);
     expect(state.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(state.apiKey.length).toBeGreaterThanOrEqual(20);
     expect(state.region).toBe(REGION);
@@ -258,6 +270,35 @@ describe('local runtime (npm start)', () => {
       }),
     );
     expect(inbox.Messages?.map((m) => JSON.parse(m.Body ?? '{}')['detail-type'])).toContain('inbox.check');
+    // The vendor's default bus copies Pushrail's own events (health changes) into the notifications inbox.
+    const vendorBus = new EventBridgeClient({
+      endpoint: state.awsEndpoint,
+      region: REGION,
+      credentials: CREDENTIALS,
+    });
+    await vendorBus.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: 'default',
+            Source: 'pushrail',
+            DetailType: 'Destination Health Changed',
+            Detail: '{}',
+          },
+        ],
+      }),
+    );
+    vendorBus.destroy();
+    const notifications = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: state.notificationsQueueUrl,
+        WaitTimeSeconds: 2,
+        MaxNumberOfMessages: 10,
+      }),
+    );
+    expect(notifications.Messages?.map((m) => JSON.parse(m.Body ?? '{}')['detail-type'])).toEqual([
+      'Destination Health Changed',
+    ]);
     sqs.destroy();
 
     // The gateway's checks come before the handler: nothing is stored for a missing or wrong key.
@@ -283,6 +324,21 @@ describe('local runtime (npm start)', () => {
     expect(body).toMatchObject({ duplicate: false });
     expect(body.destinations.sort()).toEqual(['acme-eventbridge', 'acme-s3-archive']);
     expect(await storedEventIds(state)).toEqual([body.eventId]);
+
+    // `npx pushrail health` against the running local runtime: every destination has a status.
+    const out: string[] = [];
+    const code = await runHealth(['--json', '--state-dir', stateDir], {
+      io: { out: (l) => out.push(l), err: (l) => out.push(l) },
+    });
+    expect(code, out.join('\n')).toBe(0);
+    const health = JSON.parse(out.join('\n')) as {
+      destinations: { destinationId: string; status: string }[];
+    };
+    expect(health.destinations.map((d) => d.destinationId).sort()).toEqual([
+      'acme-eventbridge',
+      'acme-s3-archive',
+    ]);
+    for (const d of health.destinations) expect(['healthy', 'degraded', 'failing']).toContain(d.status);
 
     // SIGTERM: exit 0, and the moto it started is gone with it.
     expect(await run.stop()).toBe(0);
