@@ -227,7 +227,7 @@ export async function provisionCustomerSide(
   target: EmulatorTarget,
   warn: (message: string) => void,
 ): Promise<Readonly<Record<string, string>>> {
-  if (destination.auth.mode === 'ACCESS_KEY') {
+  if (destination.auth?.mode === 'ACCESS_KEY') {
     // Best effort, as at start: the secret matters only once delivery reads it.
     const { secretArn } = destination.auth;
     await ensureAccessKeySecret(secretArn, target).catch((error: unknown) =>
@@ -235,7 +235,7 @@ export async function provisionCustomerSide(
     );
   }
   const customer = await customerAccess(destination, target);
-  if (destination.auth.mode === 'ASSUME_ROLE') {
+  if (destination.auth?.mode === 'ASSUME_ROLE') {
     const mismatch = accountMismatch(destination.id, destination.auth.roleArn, customer);
     if (mismatch) warn(mismatch);
   }

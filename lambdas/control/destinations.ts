@@ -226,7 +226,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       checkImmutable(current.destination, body);
       // A body without externalId keeps the one the customer's trust policy already names.
       const keptExternalId =
-        current.destination.auth.mode === 'ASSUME_ROLE' ? current.destination.auth.externalId : undefined;
+        current.destination.auth?.mode === 'ASSUME_ROLE' ? current.destination.auth.externalId : undefined;
       const input = parseDestinationInput(body, keptExternalId ?? newExternalId());
       let destination = input.destination;
       let owned: Pick<DestinationRecord, 'ownedSecretArn' | 'maskedAccessKeyId'> = {
@@ -247,7 +247,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
         }
         owned = { ...owned, maskedAccessKeyId: maskAccessKeyId(input.accessKeys.accessKeyId) };
       } else if (
-        destination.auth.mode !== 'ACCESS_KEY' ||
+        destination.auth?.mode !== 'ACCESS_KEY' ||
         destination.auth.secretArn !== current.ownedSecretArn
       ) {
         // The owned secret stays recorded (the provisioner deletes it with the destination), but no
@@ -298,8 +298,10 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       conditionally(id, ifMatch, async (current) => {
         refuseWhileDeleting(current);
         if (current.desired === desired) return { result: viewOf(current) };
+        // A resume ends a pause Pushrail made itself: its reason goes with it.
+        const { pauseReason: _pauseReason, ...kept } = current;
         const record: DestinationRecord = {
-          ...current,
+          ...(desired === 'ACTIVE' ? kept : current),
           desired,
           version: current.version + 1,
           updatedAt: now().toISOString(),
@@ -450,7 +452,7 @@ function withoutOwned(record: DestinationRecord): DestinationRecord {
 export function viewOf(record: DestinationRecord): DestinationView {
   const { destination } = record;
   const auth =
-    destination.auth.mode === 'ACCESS_KEY' &&
+    destination.auth?.mode === 'ACCESS_KEY' &&
     record.maskedAccessKeyId &&
     destination.auth.secretArn === record.ownedSecretArn
       ? { ...destination.auth, accessKeyId: record.maskedAccessKeyId }
