@@ -42,6 +42,28 @@ export class OwnedSecrets {
     return ownedSecretName(this.namePrefix, destinationId);
   }
 
+  /** Stores a webhook's API key posted as `auth.value`, as JSON `{"value"}` (the sender reads either form). */
+  public async storeApiKey(destinationId: string, value: string, existingArn?: string): Promise<string> {
+    const json = JSON.stringify({ value });
+    if (existingArn) return this.putValue(existingArn, json);
+    const name = this.nameOf(destinationId);
+    try {
+      const created = await this.client.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: json,
+          Description: `API key of Pushrail webhook destination ${destinationId} (posted to the management API)`,
+        }),
+      );
+      return created.ARN as string;
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw error;
+    }
+    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
+    return this.putValue(existing.ARN as string, json);
+  }
+
   /**
    * Stores a webhook's signing secrets (core/webhook-signing.ts SigningSecrets) under
    * `pushrail/<namePrefix>/<destinationId>/webhook-signing`, where the webhook sender finds them by

@@ -58,7 +58,11 @@ const systemResolver: Resolver = (hostname, options, callback) =>
  * by the socket for every connection, so every connection is checked on what it will dial.
  */
 export function guardedLookup(policy: AddressPolicy, resolve: Resolver = systemResolver): LookupFunction {
-  return ((hostname: string, options: { all?: boolean; family?: number }, callback: (...args: unknown[]) => void) => {
+  return ((
+    hostname: string,
+    options: { all?: boolean; family?: number },
+    callback: (...args: unknown[]) => void,
+  ) => {
     resolve(
       hostname,
       { all: true, ...(options.family ? { family: options.family } : {}) },

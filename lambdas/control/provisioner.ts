@@ -259,6 +259,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     await mappings.remove(id);
     if (queueUrl) await deleteQueue(deps.sqs, queueUrl);
     if (record.ownedSecretArn) await deps.deleteSecret(record.ownedSecretArn);
+    if (record.signingSecretArn) await deps.deleteSecret(record.signingSecretArn);
     await deps.store.remove(id, version);
     logger.info('destination removed', { destinationId: id });
   }

@@ -49,6 +49,8 @@ export interface DestinationRecord {
    * statusReason while it stays paused, dropped by a resume.
    */
   readonly pauseReason?: string;
+  /** A WEBHOOK's Standard Webhooks signing secrets, which Pushrail owns and deletes with it. */
+  readonly signingSecretArn?: string;
 }
 
 /** Parses a stored item; a record that no longer parses is a bug or a manual edit, never user input. */
@@ -67,6 +69,7 @@ export const DestinationRecordSchema = z.object({
   ownedSecretArn: z.string().optional(),
   maskedAccessKeyId: z.string().optional(),
   pauseReason: z.string().optional(),
+  signingSecretArn: z.string().optional(),
 });
 
 /**
