@@ -17,7 +17,12 @@ import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
 import { loadCustomerSideModule } from './kind-modules.js';
-import { createLocalMappings, type LocalMappings, localMappingsEnvironment } from './local-mappings.js';
+import {
+  createLocalMappings,
+  type LocalMappings,
+  type LocalMappingsOptions,
+  localMappingsEnvironment,
+} from './local-mappings.js';
 import { localTestSender } from './local-test-sender.js';
 
 /**
@@ -44,6 +49,8 @@ export interface RuntimeDestinationsOptions {
   readonly onChange: (destinations: Readonly<Record<string, ProvisionedDestination>>) => void;
   /** @default console.warn */
   readonly warn?: (message: string) => void;
+  /** Seams of the consumers' handlers (tests: the backoff's jitter). @default none */
+  readonly handlerOptions?: LocalMappingsOptions['handlerOptions'];
 }
 
 export interface RuntimeDestinations {
@@ -83,6 +90,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
     target,
     deliveryEnv,
     namePrefix,
+    ...(options.handlerOptions ? { handlerOptions: options.handlerOptions } : {}),
     onError: (id, error) => console.error(`delivery ${id}: ${(error as Error).message}`),
   });
 
