@@ -25,6 +25,7 @@ export const webhookKind = defineKind({
     memoryMb: 512,
     readsStoredEvents: false,
     usesSeals: false,
+    customerAccess: 'HTTPS',
     eventSource: (d) => ({
       batchSize: d.maxEvents,
       windowSeconds: d.flushIntervalSec,
