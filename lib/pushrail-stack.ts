@@ -111,6 +111,7 @@ export class PushrailStack extends Stack {
         eventsTable: this.tables.events,
         sealsTable: this.tables.seals,
         attemptsTable: this.tables.attempts,
+        auditTable: this.tables.audit,
         retentionDays: props.retentionDays,
         ...(props.customerSecretsArnPattern
           ? { customerSecretsArnPattern: props.customerSecretsArnPattern }

@@ -30,7 +30,7 @@ export async function customerAccess(
   vendor: EmulatorTarget,
 ): Promise<CustomerAccess> {
   const credentials =
-    destination.auth.mode === 'ASSUME_ROLE'
+    destination.auth?.mode === 'ASSUME_ROLE'
       ? await assumeRole(destination.id, destination.auth.roleArn, destination.auth.externalId, vendor)
       : LOCAL_ACCESS_KEY;
   const sts = new STSClient(clientConfig({ ...vendor, credentials }));

@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DeliveryOptions } from '../lambdas/adapters/customer-clients.js';
 import type { SourceOptions } from '../lambdas/adapters/destination-source.js';
 import type { MappingPort, MappingQueue } from '../lambdas/control/provisioner.js';
-import { tableDeliveryEnvironment } from '../lambdas/core/function-env.js';
+import { DELIVERY_ENV, tableDeliveryEnvironment } from '../lambdas/core/function-env.js';
 import type { Destination } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { pollerBatching } from './delivery-pollers.js';
@@ -51,15 +51,20 @@ export function localMappingsEnvironment(values: {
     if (!name) throw new Error(`table ${role} was not provisioned`);
     return name;
   };
-  return tableDeliveryEnvironment({
-    destinationsTable: table('destinations'),
-    namePrefix: values.namePrefix,
-    vendor: values.vendor,
-    eventsTable: table('events'),
-    sealsTable: table('seals'),
-    attemptsTable: table('attempts'),
-    retentionDays: values.retentionDays,
-  });
+  return {
+    ...tableDeliveryEnvironment({
+      destinationsTable: table('destinations'),
+      namePrefix: values.namePrefix,
+      vendor: values.vendor,
+      eventsTable: table('events'),
+      sealsTable: table('seals'),
+      attemptsTable: table('attempts'),
+      retentionDays: values.retentionDays,
+      ...(values.tables.audit ? { auditTable: values.tables.audit } : {}),
+    }),
+    // The one switch that tells a consumer it runs locally: the webhook sender may dial loopback.
+    [DELIVERY_ENV.localRuntime]: '1',
+  };
 }
 
 /** Longest a disable waits for a receive under way; short enough for a pause to feel immediate. */

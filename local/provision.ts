@@ -159,7 +159,7 @@ async function provisionDestination(
     destinationQueueAttributes(destination, await queueArn(sqs, dlqUrl)),
   );
 
-  if (destination.auth.mode === 'ACCESS_KEY') {
+  if (destination.auth?.mode === 'ACCESS_KEY') {
     // Best effort: the secret only matters once a destination Lambda reads it, and a failure here
     // should not keep the API from starting.
     try {
@@ -172,7 +172,7 @@ async function provisionDestination(
   }
 
   const customer = await customerAccess(destination, target);
-  if (destination.auth.mode === 'ASSUME_ROLE') {
+  if (destination.auth?.mode === 'ASSUME_ROLE') {
     const mismatch = accountMismatch(destination.id, destination.auth.roleArn, customer);
     if (mismatch) warnings.push(mismatch);
   }

@@ -17,7 +17,12 @@ import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
 import { accountMismatch, ensureAccessKeySecret } from './customer-resources.js';
 import { loadCustomerSideModule } from './kind-modules.js';
-import { createLocalMappings, type LocalMappings, localMappingsEnvironment } from './local-mappings.js';
+import {
+  createLocalMappings,
+  type LocalMappings,
+  type LocalMappingsOptions,
+  localMappingsEnvironment,
+} from './local-mappings.js';
 import { localTestSender } from './local-test-sender.js';
 
 /**
@@ -44,6 +49,8 @@ export interface RuntimeDestinationsOptions {
   readonly onChange: (destinations: Readonly<Record<string, ProvisionedDestination>>) => void;
   /** @default console.warn */
   readonly warn?: (message: string) => void;
+  /** Seams of the consumers' handlers (tests: the backoff's jitter). @default none */
+  readonly handlerOptions?: LocalMappingsOptions['handlerOptions'];
 }
 
 export interface RuntimeDestinations {
@@ -83,6 +90,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
     target,
     deliveryEnv,
     namePrefix,
+    ...(options.handlerOptions ? { handlerOptions: options.handlerOptions } : {}),
     onError: (id, error) => console.error(`delivery ${id}: ${(error as Error).message}`),
   });
 
@@ -229,7 +237,7 @@ export async function provisionCustomerSide(
   target: EmulatorTarget,
   warn: (message: string) => void,
 ): Promise<Readonly<Record<string, string>>> {
-  if (destination.auth.mode === 'ACCESS_KEY') {
+  if (destination.auth?.mode === 'ACCESS_KEY') {
     // Best effort, as at start: the secret matters only once delivery reads it.
     const { secretArn } = destination.auth;
     await ensureAccessKeySecret(secretArn, target).catch((error: unknown) =>
@@ -237,7 +245,7 @@ export async function provisionCustomerSide(
     );
   }
   const customer = await customerAccess(destination, target);
-  if (destination.auth.mode === 'ASSUME_ROLE') {
+  if (destination.auth?.mode === 'ASSUME_ROLE') {
     const mismatch = accountMismatch(destination.id, destination.auth.roleArn, customer);
     if (mismatch) warn(mismatch);
   }

@@ -46,7 +46,11 @@ async function main(): Promise<void> {
   const config = await loadConfigFile(configPath);
   checkNamePrefix(namePrefix, config);
 
-  const region = process.env.AWS_REGION ?? config.destinations[0]?.region ?? 'us-east-1';
+  const firstRegion = config.destinations.find((d) => 'region' in d);
+  const region =
+    process.env.AWS_REGION ??
+    (firstRegion && 'region' in firstRegion ? firstRegion.region : undefined) ??
+    'us-east-1';
   process.env.AWS_REGION = region;
   // The emulator accepts any key; these only keep the SDK from looking for a real profile.
   if (!process.env.AWS_ACCESS_KEY_ID) {

@@ -27,6 +27,10 @@ export interface AttemptRecord {
    * Health rates and the trace leave these out; the deliveries feed may show them as tests.
    */
   readonly test?: boolean;
+  /** Webhooks: the receiver's HTTP status (absent when no answer came: timeout, refused address...). */
+  readonly httpStatus?: number;
+  /** Webhooks: the first 1 KiB of the receiver's answer, sanitized (core/failure-classification.ts). */
+  readonly responseBody?: string;
 }
 
 /**

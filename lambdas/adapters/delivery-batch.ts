@@ -157,6 +157,9 @@ export async function runDeliveryBatch(
       now: now(),
       attempt: Number(f.record.attributes.ApproximateReceiveCount) || 1,
       ...(deps.random ? { random: deps.random } : {}),
+      ...(f.failure.retryAfterSeconds === undefined
+        ? {}
+        : { retryAfterSeconds: f.failure.retryAfterSeconds }),
     });
     if (decision.action === 'retry') toRetry.push({ failed: f, delaySeconds: decision.delaySeconds });
     else

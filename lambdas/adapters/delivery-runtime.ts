@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
+import type { DestinationAuth } from '../core/config-fields.js';
 import type { EventRecord } from '../core/event.js';
 import { type ClassifiedFailure, classifyFailure, sanitizeReason } from '../core/failure-classification.js';
 import { DELIVERY_ENV } from '../core/function-env.js';
@@ -63,18 +64,19 @@ export const DELIVERY_QUEUE_ENV = {
 type QueueEnv = z.output<z.ZodObject<typeof DELIVERY_QUEUE_ENV>>;
 
 /** What a destination's delivery gets for one batch besides its events. */
-export interface DeliveryBatchContext<D extends Destination, C> {
+export interface DeliveryBatchContext<D extends Destination, C, K = CustomerCredentials> {
   /** The destination as it stood when the batch started: an update meanwhile applies to the next one. */
   readonly destination: D;
   /** The customer-side client (S3 or EventBridge) with the credentials this batch started with. */
   readonly client: C;
-  readonly credentials: CustomerCredentials;
+  readonly credentials: K;
   /** The consumer's logger, with the destination's id on every line. */
   readonly logger: Logger;
 }
 
 /** What a kind's test send gets: a batch's context, and where its delivery code records attempts. */
-export interface TestBatchContext<D extends Destination, C> extends DeliveryBatchContext<D, C> {
+export interface TestBatchContext<D extends Destination, C, K = CustomerCredentials>
+  extends DeliveryBatchContext<D, C, K> {
   readonly attempts: Pick<AttemptLog, 'record'>;
 }
 
@@ -85,21 +87,56 @@ export interface TestBatchContext<D extends Destination, C> extends DeliveryBatc
 class CredentialsFailure extends Error {
   public readonly failure: ClassifiedFailure;
 
-  public constructor(destination: Destination, failure: ClassifiedFailure) {
-    const call =
-      destination.auth.mode === 'ASSUME_ROLE'
-        ? `sts:AssumeRole on ${destination.auth.roleArn} (with the destination's ExternalId)`
-        : `secretsmanager:GetSecretValue on ${destination.auth.secretArn}`;
+  public constructor(call: string, failure: ClassifiedFailure) {
     super(`${call} failed`);
     this.name = 'CredentialsFailure';
     this.failure = { ...failure, message: sanitizeReason(`${call} failed: ${failure.message}`, 512) };
   }
 }
 
+/**
+ * How a kind reaches one destination's customer side, batch by batch: the AWS kinds through a client
+ * with the customer's credentials (`awsCustomerClients`), the webhook sender through an HTTP agent and
+ * the signing secrets. Each batch asks once, at its start, and keeps what it got to the end.
+ */
+export interface BatchConnection<C, K> {
+  forBatch(): Promise<{ client: C; credentials: K }>;
+  /** After a batch: e.g. credentials the customer side called expired are dropped. */
+  afterBatch(outcomes: ReadonlyMap<string, DeliveryOutcome>): void;
+  /** The call that reads the credentials, for a test send's reason when it fails. */
+  readonly credentialsCall: string;
+}
+
+/** A kind's way of connecting to one destination (called again when its auth, region or revision changes). */
+export type Connect<D extends Destination, C, K> = (destination: D) => BatchConnection<C, K>;
+
+/** The customer-side connection of the AWS kinds: a client with credentials from AssumeRole or a secret. */
+export function awsCustomerClients<D extends Extract<Destination, { auth: DestinationAuth }>, C>(
+  createClient: (destination: D, credentials: CustomerCredentials) => C,
+  options: DeliveryOptions = {},
+): Connect<D, C, CustomerCredentials> {
+  return (destination) => {
+    const customer = new CustomerClients(
+      destination.id,
+      destination.auth,
+      (credentials) => createClient(destination, credentials),
+      options,
+    );
+    return {
+      forBatch: () => customer.forBatch(),
+      afterBatch: (outcomes) => customer.afterBatch(outcomes),
+      credentialsCall:
+        destination.auth.mode === 'ASSUME_ROLE'
+          ? `sts:AssumeRole on ${destination.auth.roleArn} (with the destination's ExternalId)`
+          : `secretsmanager:GetSecretValue on ${destination.auth.secretArn}`,
+    };
+  };
+}
+
 /** What the runtime keeps per destination id: its clients and logger, rebuilt when its auth or region changes. */
-interface PerDestination<C> {
+interface PerDestination<C, K> {
   readonly clientKey: string;
-  readonly customer: CustomerClients<C>;
+  readonly customer: BatchConnection<C, K>;
   readonly logger: Logger;
 }
 
@@ -111,20 +148,20 @@ interface PerDestination<C> {
  * Each batch asks its DestinationSource once, at its start, for the destination of the queue it came
  * from, and keeps the answer and its credentials to the end.
  */
-export class DeliveryRuntime<D extends Destination, C> {
+export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> {
   public readonly logger: Logger;
   public readonly dynamodb = new DynamoDBClient({});
   public readonly attempts: AttemptLog;
   public readonly trace: TraceLog;
   public readonly retentionSeconds: number;
   private readonly sqs = new SQSClient({});
-  private readonly destinations = new Map<string, PerDestination<C>>();
+  private readonly destinations = new Map<string, PerDestination<C, K>>();
 
   public constructor(
     private readonly source: DestinationSource<D>,
     serviceName: string,
     env: QueueEnv,
-    private readonly createClient: (destination: D, credentials: CustomerCredentials) => C,
+    private readonly connect: Connect<D, C, K>,
     private readonly options: DeliveryOptions = {},
   ) {
     this.logger = new Logger({ serviceName });
@@ -140,9 +177,9 @@ export class DeliveryRuntime<D extends Destination, C> {
   public handler(
     deliver: (
       events: readonly QueuedEvent[],
-      batch: DeliveryBatchContext<D, C>,
+      batch: DeliveryBatchContext<D, C, K>,
     ) => Promise<Map<string, DeliveryOutcome>>,
-    sendTest: (record: EventRecord, batch: TestBatchContext<D, C>) => Promise<TestDelivery>,
+    sendTest: (record: EventRecord, batch: TestBatchContext<D, C, K>) => Promise<TestDelivery>,
   ): ConsumerHandler {
     const sqsHandler: SqsHandler = async (event, context) => {
       const first = event.Records[0];
@@ -199,7 +236,7 @@ export class DeliveryRuntime<D extends Destination, C> {
    */
   private async testSend(
     event: unknown,
-    sendTest: (record: EventRecord, batch: TestBatchContext<D, C>) => Promise<TestDelivery>,
+    sendTest: (record: EventRecord, batch: TestBatchContext<D, C, K>) => Promise<TestDelivery>,
   ): Promise<TestAttempt> {
     const { destinationId } = TestSendRequestSchema.parse(event).pushrailTest;
     const destination = await this.source.byId(destinationId);
@@ -209,17 +246,12 @@ export class DeliveryRuntime<D extends Destination, C> {
     const record = testEventRecord(destination, new Date(started), randomUUID());
     let delivery: TestDelivery;
     try {
-      const customer = new CustomerClients(
-        destination.id,
-        destination.auth,
-        (credentials) => this.createClient(destination, credentials),
-        this.options,
-      );
-      let batch: { client: C; credentials: CustomerCredentials };
+      const customer = this.connect(destination);
+      let batch: { client: C; credentials: K };
       try {
         batch = await customer.forBatch();
       } catch (error) {
-        throw new CredentialsFailure(destination, classifyFailure(destination.type, error));
+        throw new CredentialsFailure(customer.credentialsCall, classifyFailure(destination.type, error));
       }
       delivery = await sendTest(record, { destination, ...batch, logger, attempts: NO_ATTEMPTS });
     } catch (error) {
@@ -237,7 +269,9 @@ export class DeliveryRuntime<D extends Destination, C> {
         eventIds: [record.eventId],
         outcome: delivery.ok ? 'delivered' : 'failed',
         latencyMs,
-        credentialsMode: destination.auth.mode,
+        ...(destination.auth?.mode === 'ASSUME_ROLE' || destination.auth?.mode === 'ACCESS_KEY'
+          ? { credentialsMode: destination.auth.mode }
+          : {}),
         test: true,
         ...(delivery.target ? { target: delivery.target } : {}),
         ...(delivery.ok
@@ -274,18 +308,14 @@ export class DeliveryRuntime<D extends Destination, C> {
    * region or its record's revision changed (a rotation of posted keys keeps the secret's ARN): new
    * credentials reach the next batch, while the batch in flight holds its own.
    */
-  private stateFor(destination: D, revision: number | undefined): PerDestination<C> {
-    const clientKey = JSON.stringify([destination.auth, destination.region, revision ?? null]);
+  private stateFor(destination: D, revision: number | undefined): PerDestination<C, K> {
+    const region = 'region' in destination ? destination.region : null;
+    const clientKey = JSON.stringify([destination.auth ?? null, region, revision ?? null]);
     const existing = this.destinations.get(destination.id);
     if (existing?.clientKey === clientKey) return existing;
-    const state: PerDestination<C> = {
+    const state: PerDestination<C, K> = {
       clientKey,
-      customer: new CustomerClients(
-        destination.id,
-        destination.auth,
-        (credentials) => this.createClient(destination, credentials),
-        this.options,
-      ),
+      customer: this.connect(destination),
       logger:
         existing?.logger ?? this.logger.createChild({ persistentKeys: { destinationId: destination.id } }),
     };

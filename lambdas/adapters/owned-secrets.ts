@@ -1,11 +1,24 @@
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
+  GetSecretValueCommand,
   PutSecretValueCommand,
   ResourceExistsException,
+  ResourceNotFoundException,
   RestoreSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { type SigningSecrets, SigningSecretsSchema } from '../core/webhook-signing.js';
+
+/** The secret of keys (or a webhook's API key) posted for a destination. */
+export function ownedSecretName(namePrefix: string, destinationId: string): string {
+  return `pushrail/${namePrefix}/${destinationId}`;
+}
+
+/** A webhook destination's signing secrets: under the owned prefix, so the sender's IAM covers them. */
+export function signingSecretName(namePrefix: string, destinationId: string): string {
+  return `${ownedSecretName(namePrefix, destinationId)}/webhook-signing`;
+}
 
 /** Raw access keys posted to the management API (never logged: keep them out of error messages too). */
 export interface AccessKeyPair {
@@ -26,7 +39,68 @@ export class OwnedSecrets {
   ) {}
 
   public nameOf(destinationId: string): string {
-    return `pushrail/${this.namePrefix}/${destinationId}`;
+    return ownedSecretName(this.namePrefix, destinationId);
+  }
+
+  /** Stores a webhook's API key posted as `auth.value`, as JSON `{"value"}` (the sender reads either form). */
+  public async storeApiKey(destinationId: string, value: string, existingArn?: string): Promise<string> {
+    const json = JSON.stringify({ value });
+    if (existingArn) return this.putValue(existingArn, json);
+    const name = this.nameOf(destinationId);
+    try {
+      const created = await this.client.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: json,
+          Description: `API key of Pushrail webhook destination ${destinationId} (posted to the management API)`,
+        }),
+      );
+      return created.ARN as string;
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw error;
+    }
+    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
+    return this.putValue(existing.ARN as string, json);
+  }
+
+  /**
+   * Stores a webhook's signing secrets (core/webhook-signing.ts SigningSecrets) under
+   * `pushrail/<namePrefix>/<destinationId>/webhook-signing`, where the webhook sender finds them by
+   * name: a new secret, or a new version of the one there (a rotation, or an earlier destination's).
+   */
+  public async storeSigningSecrets(destinationId: string, value: SigningSecrets): Promise<string> {
+    const name = signingSecretName(this.namePrefix, destinationId);
+    const json = JSON.stringify(value);
+    try {
+      const created = await this.client.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: json,
+          Description: `Standard Webhooks signing secret of Pushrail destination ${destinationId}`,
+        }),
+      );
+      return created.ARN as string;
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw error;
+    }
+    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
+    return this.putValue(existing.ARN as string, json);
+  }
+
+  /** A webhook's signing secrets as stored, or undefined when there are none (yet). */
+  public async readSigningSecrets(destinationId: string): Promise<SigningSecrets | undefined> {
+    try {
+      const { SecretString } = await this.client.send(
+        new GetSecretValueCommand({ SecretId: signingSecretName(this.namePrefix, destinationId) }),
+      );
+      const parsed = SigningSecretsSchema.safeParse(JSON.parse(SecretString ?? 'null'));
+      return parsed.success ? parsed.data : undefined;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return undefined;
+      throw error;
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ export interface CustomerSetup {
 
 /** The customer's setup for an ASSUME_ROLE destination; undefined for other auth modes. */
 export function customerSetup(destination: Destination, vendorAccountId: string): CustomerSetup | undefined {
-  if (destination.auth.mode !== 'ASSUME_ROLE') return undefined;
+  if (destination.auth?.mode !== 'ASSUME_ROLE') return undefined;
   const { partition } = parseArn(destination.auth.roleArn);
   return {
     trustPolicy: {

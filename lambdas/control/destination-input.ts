@@ -24,6 +24,11 @@ export interface DestinationInput {
   readonly destination: Destination;
   /** Raw keys posted in `auth`: never returned, logged or audited. */
   readonly accessKeys?: AccessKeyPair;
+  /**
+   * A webhook's API key posted as `auth.value` (instead of `secretArn`): taken out here like raw keys,
+   * stored by the caller in Secrets Manager; never returned, logged or audited.
+   */
+  readonly apiKeyValue?: string;
   /** The body had ASSUME_ROLE without `externalId`, so `fillExternalId` is in it. */
   readonly externalIdFilled: boolean;
 }
@@ -86,6 +91,7 @@ export function parseDestinationInput(body: unknown, fillExternalId: string): De
   for (const field of READ_ONLY_FIELDS) delete candidate[field];
   const issues: FieldIssue[] = [];
   let accessKeys: AccessKeyPair | undefined;
+  let apiKeyValue: string | undefined;
   let externalIdFilled = false;
 
   const auth = candidate.auth;
@@ -98,6 +104,21 @@ export function parseDestinationInput(body: unknown, fillExternalId: string): De
       const taken = takeAccessKeys(fields, issues);
       candidate.auth = taken.auth;
       accessKeys = taken.keys;
+    } else if (fields.mode === 'API_KEY' && fields.value !== undefined) {
+      const { value, ...rest } = fields;
+      if (rest.secretArn !== undefined) {
+        issues.push({
+          field: 'auth.secretArn',
+          message: 'give either auth.secretArn or auth.value, not both',
+        });
+      }
+      if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || /[\p{Cc}]/u.test(value)) {
+        issues.push({
+          field: 'auth.value',
+          message: 'must be a non-empty string of at most 4096 characters without control characters',
+        });
+      } else apiKeyValue = value;
+      candidate.auth = { ...rest, secretArn: PENDING_SECRET_ARN };
     }
   }
 
@@ -119,6 +140,7 @@ export function parseDestinationInput(body: unknown, fillExternalId: string): De
   return {
     destination: (result as { data: Destination }).data,
     ...(accessKeys ? { accessKeys } : {}),
+    ...(apiKeyValue === undefined ? {} : { apiKeyValue }),
     externalIdFilled,
   };
 }
@@ -165,6 +187,12 @@ function takeAccessKeys(
 /** The raw-key fields a request posted (for the audit entry's "(changed)" lines). */
 export function postedKeyFields(keys: AccessKeyPair): string[] {
   return RAW_KEY_FIELDS.filter((f) => keys[f] !== undefined).map((f) => `auth.${f}`);
+}
+
+/** A webhook destination with the secret its API key is in. */
+export function withApiKeySecretArn(destination: Destination, secretArn: string): Destination {
+  if (destination.type !== 'WEBHOOK' || !destination.auth) return destination;
+  return { ...destination, auth: { ...destination.auth, secretArn } };
 }
 
 /** The destination with the secret its posted keys were stored in. */

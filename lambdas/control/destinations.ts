@@ -26,8 +26,16 @@ import {
   maskAccessKeyId,
   parseDestinationInput,
   postedKeyFields,
+  withApiKeySecretArn,
   withSecretArn,
 } from './destination-input.js';
+import {
+  createWebhookSecrets,
+  newSigningSecret,
+  refuseUnlessWebhook,
+  rotateSigningSecret,
+  type WebhookSecretStore,
+} from './webhook-secrets.js';
 
 /**
  * The management API's use cases over the destinations table (DESIGN.md "Management API"): every
@@ -58,7 +66,7 @@ export interface ManagementDeps {
   readonly testSend?: TestSender;
   readonly secrets: {
     store(destinationId: string, keys: AccessKeyPair, existingArn?: string): Promise<string>;
-  };
+  } & WebhookSecretStore;
   /** The provisioner's trigger: converge this destination now. Failures are logged, not answered. */
   readonly notify: (destinationId: string) => Promise<void> | void;
   /** The account whose role assumes customers' roles (the trust policy's principal). */
@@ -84,6 +92,8 @@ export type DestinationView = Destination & {
 
 export interface ChangeResult {
   readonly view: DestinationView;
+  /** WEBHOOK create and rotate-secret: the new signing secret (`whsec_…`), answered this once. */
+  readonly signingSecret?: string;
   /** For ASSUME_ROLE bodies without externalId: the policies to hand the customer. */
   readonly customerSetup?: CustomerSetup;
 }
@@ -189,6 +199,11 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       destination = withSecretArn(destination, secretArn);
       owned = { ownedSecretArn: secretArn, maskedAccessKeyId: maskAccessKeyId(input.accessKeys.accessKeyId) };
     }
+    const webhook = await createWebhookSecrets(deps.secrets, input);
+    if (webhook) {
+      destination = webhook.destination;
+      owned = { ...owned, ...webhook.owned };
+    }
     const at = now().toISOString();
     const record: DestinationRecord = {
       destination,
@@ -205,6 +220,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       ...(input.accessKeys
         ? postedKeyFields(input.accessKeys).map((field) => ({ field, from: null, to: SECRET_MARK }))
         : []),
+      ...(webhook?.changes ?? []),
     ];
     try {
       await deps.store.create(record, [entry(record, who, 'destination.created', changes)]);
@@ -217,7 +233,11 @@ export function createDestinationUseCases(deps: ManagementDeps) {
     deps.logger.info('destination created', { destinationId: id, version: 1, who });
     await announce(id);
     const setup = input.externalIdFilled ? customerSetup(destination, deps.vendorAccountId) : undefined;
-    return { view: viewOf(record), ...(setup ? { customerSetup: setup } : {}) };
+    return {
+      view: viewOf(record),
+      ...(setup ? { customerSetup: setup } : {}),
+      ...(webhook ? { signingSecret: webhook.signingSecret } : {}),
+    };
   }
 
   async function update(id: string, body: unknown, who: string, ifMatch?: number): Promise<ChangeResult> {
@@ -226,7 +246,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       checkImmutable(current.destination, body);
       // A body without externalId keeps the one the customer's trust policy already names.
       const keptExternalId =
-        current.destination.auth.mode === 'ASSUME_ROLE' ? current.destination.auth.externalId : undefined;
+        current.destination.auth?.mode === 'ASSUME_ROLE' ? current.destination.auth.externalId : undefined;
       const input = parseDestinationInput(body, keptExternalId ?? newExternalId());
       let destination = input.destination;
       let owned: Pick<DestinationRecord, 'ownedSecretArn' | 'maskedAccessKeyId'> = {
@@ -236,6 +256,18 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       // New keys into the secret Pushrail already owns for this destination: written after the record
       // (same ARN), so a lost race never rotates keys without the entry that records it.
       let rotateAfterWrite: AccessKeyPair | undefined;
+      let apiKeyAfterWrite: string | undefined;
+      if (input.apiKeyValue !== undefined) {
+        // As for keys: into the secret Pushrail owns for it, after the record; or a new one first.
+        if (current.ownedSecretArn) {
+          apiKeyAfterWrite = input.apiKeyValue;
+          destination = withApiKeySecretArn(destination, current.ownedSecretArn);
+        } else {
+          const secretArn = await deps.secrets.storeApiKey(id, input.apiKeyValue);
+          destination = withApiKeySecretArn(destination, secretArn);
+          owned = { ...owned, ownedSecretArn: secretArn };
+        }
+      }
       if (input.accessKeys) {
         if (current.ownedSecretArn) {
           rotateAfterWrite = input.accessKeys;
@@ -247,7 +279,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
         }
         owned = { ...owned, maskedAccessKeyId: maskAccessKeyId(input.accessKeys.accessKeyId) };
       } else if (
-        destination.auth.mode !== 'ACCESS_KEY' ||
+        destination.auth?.mode !== 'ACCESS_KEY' ||
         destination.auth.secretArn !== current.ownedSecretArn
       ) {
         // The owned secret stays recorded (the provisioner deletes it with the destination), but no
@@ -258,6 +290,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       const changes = [
         ...auditDiff(current.destination, destination),
         ...(input.accessKeys ? postedKeyFields(input.accessKeys).map(secretChange) : []),
+        ...(input.apiKeyValue === undefined ? [] : [secretChange('auth.value')]),
       ];
       const setup = input.externalIdFilled ? customerSetup(destination, deps.vendorAccountId) : undefined;
       if (changes.length === 0) {
@@ -272,13 +305,18 @@ export function createDestinationUseCases(deps: ManagementDeps) {
         updatedBy: who,
         ...owned,
       };
-      const rotated = input.accessKeys !== undefined || changes.some((c) => c.field.startsWith('auth.'));
+      const rotated =
+        input.accessKeys !== undefined ||
+        input.apiKeyValue !== undefined ||
+        changes.some((c) => c.field.startsWith('auth.'));
       const action = rotated ? 'destination.credentials-rotated' : 'destination.updated';
       return {
         result: { view: viewOf(record), ...(setup ? { customerSetup: setup } : {}) },
         write: async () => {
           await deps.store.replace(record, current.version, [entry(record, who, action, changes)]);
           if (rotateAfterWrite) await deps.secrets.store(id, rotateAfterWrite, current.ownedSecretArn);
+          if (apiKeyAfterWrite !== undefined)
+            await deps.secrets.storeApiKey(id, apiKeyAfterWrite, current.ownedSecretArn);
           deps.logger.info('destination changed', {
             destinationId: id,
             version: record.version,
@@ -298,8 +336,10 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       conditionally(id, ifMatch, async (current) => {
         refuseWhileDeleting(current);
         if (current.desired === desired) return { result: viewOf(current) };
+        // A resume ends a pause Pushrail made itself: its reason goes with it.
+        const { pauseReason: _pauseReason, ...kept } = current;
         const record: DestinationRecord = {
-          ...current,
+          ...(desired === 'ACTIVE' ? kept : current),
           desired,
           version: current.version + 1,
           updatedAt: now().toISOString(),
@@ -410,12 +450,51 @@ export function createDestinationUseCases(deps: ManagementDeps) {
     return attempt;
   }
 
+  /**
+   * `POST /v1/destinations/{id}/rotate-secret`: a new signing secret for a WEBHOOK destination,
+   * answered once; the old one keeps signing beside it for 24 h (control/webhook-secrets.ts). One
+   * `destination.credentials-rotated` entry, the secrets shown as "(changed)". Other kinds: 409.
+   */
+  async function rotateSecret(id: string, who: string, ifMatch?: number): Promise<ChangeResult> {
+    return conditionally(id, ifMatch, async (current) => {
+      refuseWhileDeleting(current);
+      refuseUnlessWebhook(current.destination);
+      const record: DestinationRecord = {
+        ...current,
+        version: current.version + 1,
+        updatedAt: now().toISOString(),
+        updatedBy: who,
+      };
+      const signingSecret = newSigningSecret();
+      return {
+        result: { view: viewOf(record), signingSecret },
+        write: async () => {
+          // The record first: a lost race rotates nothing. The sender rebuilds its connection on the new
+          // version and reads the secrets afresh; meanwhile the old secret signs, as it does for 24 h.
+          await deps.store.replace(record, current.version, [
+            entry(record, who, 'destination.credentials-rotated', [secretChange('signingSecret')], {
+              previousSigningHours: 24,
+            }),
+          ]);
+          await rotateSigningSecret(deps.secrets, id, signingSecret, now());
+          deps.logger.info('destination changed', {
+            destinationId: id,
+            version: record.version,
+            action: 'destination.credentials-rotated',
+            who,
+          });
+        },
+      };
+    });
+  }
+
   return {
     create,
     get,
     list,
     test,
     update,
+    rotateSecret,
     pause: setDesired('PAUSED', 'destination.paused'),
     resume: setDesired('ACTIVE', 'destination.resumed'),
     remove,
@@ -450,7 +529,7 @@ function withoutOwned(record: DestinationRecord): DestinationRecord {
 export function viewOf(record: DestinationRecord): DestinationView {
   const { destination } = record;
   const auth =
-    destination.auth.mode === 'ACCESS_KEY' &&
+    destination.auth?.mode === 'ACCESS_KEY' &&
     record.maskedAccessKeyId &&
     destination.auth.secretArn === record.ownedSecretArn
       ? { ...destination.auth, accessKeyId: record.maskedAccessKeyId }

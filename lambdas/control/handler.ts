@@ -22,7 +22,6 @@ import {
   DependencyUnavailableError,
   HttpError,
   NotFoundError,
-  NotImplementedError,
   UnauthenticatedError,
   ValidationError,
 } from '../core/errors.js';
@@ -272,12 +271,10 @@ function buildRouter(
   );
   router.post(
     '/v1/destinations/:id/rotate-secret',
-    v1(async (event) => {
-      caller(event);
-      throw new NotImplementedError(
-        'rotate-secret rotates the signing secret of a WEBHOOK destination, a kind this version does not ' +
-          'have; rotate S3 and EventBridge credentials with PUT /v1/destinations/{id}',
-      );
+    v1(async (event, params) => {
+      const who = caller(event);
+      noQuery(event);
+      return changed(200, await useCases.rotateSecret(idOf(params), who, ifMatch(event)));
     }),
   );
   router.get(
@@ -463,7 +460,12 @@ function withEtag(statusCode: number, view: DestinationView) {
 function changed(statusCode: number, result: ChangeResult) {
   return ok(
     statusCode,
-    { ...result.view, ...(result.customerSetup ? { customerSetup: result.customerSetup } : {}) },
+    {
+      ...result.view,
+      ...(result.customerSetup ? { customerSetup: result.customerSetup } : {}),
+      // Answered this once (create, rotate-secret); never stored in a readable place or logged.
+      ...(result.signingSecret ? { signingSecret: result.signingSecret } : {}),
+    },
     { etag: `"${result.view.version}"` },
   );
 }

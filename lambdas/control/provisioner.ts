@@ -227,7 +227,9 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
       return;
     }
     const status: DestinationStatus = enabled ? 'ACTIVE' : 'PAUSED';
-    await write({ status, queueUrl, dlqUrl });
+    // A pause Pushrail made itself (a webhook's 410) keeps its reason in view while it lasts.
+    const reason = !enabled && record.pauseReason ? { statusReason: record.pauseReason } : {};
+    await write({ status, ...reason, queueUrl, dlqUrl });
   }
 
   /** DELETED: DELETING, (force: leftovers to the DLQ), wait for empty, then mapping, queue, secret, record. */
@@ -265,6 +267,7 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
     if (queueUrl) await deleteQueue(deps.sqs, queueUrl);
     await deps.alarms?.remove([id]);
     if (record.ownedSecretArn) await deps.deleteSecret(record.ownedSecretArn);
+    if (record.signingSecretArn) await deps.deleteSecret(record.signingSecretArn);
     await deps.store.remove(id, version);
     logger.info('destination removed', { destinationId: id });
   }

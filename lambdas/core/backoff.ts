@@ -23,6 +23,11 @@ export interface RetryInput {
   readonly attempt: number;
   /** A number in [0, 1); injectable so tests can pin the jitter. */
   readonly random?: () => number;
+  /**
+   * The receiver's own `Retry-After` (a webhook's 429 or 503), in seconds: the next attempt is no
+   * earlier than that, within the same 12 h delay cap and the same 24 h horizon.
+   */
+  readonly retryAfterSeconds?: number;
 }
 
 /**
@@ -43,5 +48,6 @@ export function decideRetry(input: RetryInput): RetryDecision {
   const exponent = Math.min(Math.max(input.attempt - 1, 0), 30);
   const ceiling = Math.min(BACKOFF.maxDelaySeconds, BACKOFF.baseSeconds * 2 ** exponent);
   const jittered = Math.floor((input.random ?? Math.random)() * (ceiling + 1));
-  return { action: 'retry', delaySeconds: Math.min(jittered, Math.ceil(remaining)) };
+  const asked = Math.min(Math.max(input.retryAfterSeconds ?? 0, 0), BACKOFF.maxDelaySeconds);
+  return { action: 'retry', delaySeconds: Math.min(Math.max(jittered, asked), Math.ceil(remaining)) };
 }

@@ -44,6 +44,13 @@ export interface DestinationRecord {
    * key is in use without reading the secret. Never the whole id.
    */
   readonly maskedAccessKeyId?: string;
+  /**
+   * Why Pushrail itself paused the destination (a webhook's 410, control/auto-pause.ts): kept as the
+   * statusReason while it stays paused, dropped by a resume.
+   */
+  readonly pauseReason?: string;
+  /** A WEBHOOK's Standard Webhooks signing secrets, which Pushrail owns and deletes with it. */
+  readonly signingSecretArn?: string;
 }
 
 /** Parses a stored item; a record that no longer parses is a bug or a manual edit, never user input. */
@@ -61,6 +68,8 @@ export const DestinationRecordSchema = z.object({
   dlqUrl: z.string().optional(),
   ownedSecretArn: z.string().optional(),
   maskedAccessKeyId: z.string().optional(),
+  pauseReason: z.string().optional(),
+  signingSecretArn: z.string().optional(),
 });
 
 /**

@@ -15,6 +15,8 @@ export interface ClassifiedFailure {
   /** Safe to store and show: sanitized, never a credential. */
   readonly message: string;
   readonly httpStatus?: number;
+  /** The receiver's `Retry-After` (webhooks), in seconds: the backoff waits at least this long. */
+  readonly retryAfterSeconds?: number;
 }
 
 /**

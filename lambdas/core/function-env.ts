@@ -45,6 +45,16 @@ export const DELIVERY_ENV = {
   sourceQueueUrl: 'SOURCE_QUEUE_URL',
   dlqUrl: 'DLQ_URL',
   retentionDays: 'RETENTION_DAYS',
+  /**
+   * The audit trail (the webhook sender: a 410 pauses the destination with an entry by Pushrail).
+   * Unset: the pause is not made, and the 410's events are dead-lettered all the same.
+   */
+  auditTable: 'AUDIT_TABLE',
+  /**
+   * `1` on the local runtime only (local/local-mappings.ts): the webhook sender may then dial
+   * loopback over plain http. The one switch that tells a delivery function it runs locally.
+   */
+  localRuntime: 'PUSHRAIL_LOCAL_RUNTIME',
 } as const;
 
 /** The values a delivery function's environment is built from (tokens in CDK, strings locally). */
@@ -83,6 +93,8 @@ export interface TableDeliveryEnvValues {
   readonly sealsTable: string;
   readonly attemptsTable: string;
   readonly retentionDays: number;
+  /** @default - none (see DELIVERY_ENV.auditTable) */
+  readonly auditTable?: string;
 }
 
 /** The environment of a delivery function serving every destination of its kind from the table. */
@@ -95,6 +107,7 @@ export function tableDeliveryEnvironment(values: TableDeliveryEnvValues): Record
     [DELIVERY_ENV.sealsTable]: values.sealsTable,
     [DELIVERY_ENV.attemptsTable]: values.attemptsTable,
     [DELIVERY_ENV.retentionDays]: String(values.retentionDays),
+    ...(values.auditTable ? { [DELIVERY_ENV.auditTable]: values.auditTable } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import type { FailureTable } from '../core/failure-codes.js';
 import { eventBridgeKind } from './eventbridge/kind.js';
 import type { DeliveryDescriptor, DestinationKind, EventSourceSettings } from './kind.js';
 import { s3Kind } from './s3/kind.js';
+import { webhookKind } from './webhook/kind.js';
 
 /**
  * The destination kinds: the one place that lists them. Everything that differs by kind — the config
@@ -13,6 +14,7 @@ import { s3Kind } from './s3/kind.js';
 export const KINDS = {
   S3: s3Kind,
   EVENTBRIDGE: eventBridgeKind,
+  WEBHOOK: webhookKind,
 } as const satisfies Record<string, DestinationKind>;
 
 type Kinds = typeof KINDS;

@@ -56,6 +56,13 @@ export interface DeliveryDescriptor<D> {
   readonly readsStoredEvents: boolean;
   /** Whether delivery reads and writes the seals table. */
   readonly usesSeals: boolean;
+  /**
+   * How delivery reaches the customer: `AWS` with the customer's credentials (sts:AssumeRole, or keys
+   * from Secrets Manager), `HTTPS` to the customer's endpoint with secrets Pushrail keeps (no role to
+   * assume). An `HTTPS` kind may also pause its destination on its own (a webhook's 410), so it
+   * writes the destinations table and the audit trail.
+   */
+  readonly customerAccess: 'AWS' | 'HTTPS';
   /** The event source mapping of a destination of this kind. */
   eventSource(destination: D): EventSourceSettings;
   /** The function's description for one destination (shown in the Lambda console). */

@@ -163,6 +163,7 @@ describe('npx cdk synth with the example config', () => {
         'pushrail-provisioner',
         'pushrail-replay',
         'pushrail-s3-batcher',
+        'pushrail-webhook-sender',
       ].sort(),
     );
     // Besides ours, only the custom resource provider framework's function (CDK's own code).
@@ -224,6 +225,7 @@ describe('npx cdk synth with the example config', () => {
                 JSON.stringify({
                   S3: 'arn:aws:lambda:us-east-1:123456789012:function:Pushrail-s3',
                   EVENTBRIDGE: 'arn:aws:lambda:us-east-1:123456789012:function:Pushrail-eb',
+                  WEBHOOK: 'arn:aws:lambda:us-east-1:123456789012:function:Pushrail-wh',
                 })
               : `Pushrail-${name.toLowerCase()}`;
     }

@@ -79,8 +79,13 @@ describe('destination consumers (one per kind)', () => {
           sealsTable: { Ref: queries.tableId('seals') } as unknown as string,
           attemptsTable: { Ref: queries.tableId('attempts') } as unknown as string,
           retentionDays: SEED_SETTINGS.retentionDays,
+          ...(KINDS[type].delivery.customerAccess === 'HTTPS'
+            ? { auditTable: { Ref: queries.tableId('audit') } as unknown as string }
+            : {}),
         }),
       });
+      // The local runtime's switch (loopback webhooks) is never set in the stack.
+      expect(variables).not.toHaveProperty(DELIVERY_ENV.localRuntime);
       for (const fixed of [DELIVERY_ENV.destination, DELIVERY_ENV.sourceQueueUrl, DELIVERY_ENV.dlqUrl]) {
         expect(variables).not.toHaveProperty(fixed);
       }
@@ -102,6 +107,10 @@ describe('destination consumers (one per kind)', () => {
           ? [{ actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], resources: [tableArn('events')] }]
           : []),
         { actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('attempts')] },
+        // An HTTPS kind pauses its destination itself (a webhook's 410), with an audit entry.
+        ...(delivery.customerAccess === 'HTTPS'
+          ? [{ actions: ['dynamodb:PutItem'], resources: [tableArn('audit')] }]
+          : []),
         ...(delivery.usesSeals
           ? [
               {
@@ -117,7 +126,13 @@ describe('destination consumers (one per kind)', () => {
             ]
           : []),
         // The destination source reads one destination and the catalog version: GetItem only.
-        { actions: ['dynamodb:GetItem'], resources: [tableArn('destinations')] },
+        {
+          actions:
+            delivery.customerAccess === 'HTTPS'
+              ? ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']
+              : ['dynamodb:GetItem'],
+          resources: [tableArn('destinations')],
+        },
         {
           actions: [
             'sqs:ChangeMessageVisibility',
@@ -129,9 +144,18 @@ describe('destination consumers (one per kind)', () => {
         },
         { actions: ['sqs:SendMessage'], resources: [DLQS] },
         { actions: ['secretsmanager:GetSecretValue'], resources: secrets },
-        { actions: ['sts:AssumeRole'], resources: [ANY_ROLE] },
+        ...(delivery.customerAccess === 'AWS'
+          ? [{ actions: ['sts:AssumeRole'], resources: [ANY_ROLE] }]
+          : []),
       ];
     };
+
+    it('lets the webhook sender read only its own secrets (the owned prefix), and assume no role', () => {
+      const all = statements('WEBHOOK');
+      const secrets = all.filter((s) => s.actions.some((a) => a.startsWith('secretsmanager:')));
+      expect(secrets).toEqual([{ actions: ['secretsmanager:GetSecretValue'], resources: [OWNED_SECRETS] }]);
+      expect(all.flatMap((s) => s.actions)).not.toContain('sts:AssumeRole');
+    });
 
     it.each(DESTINATION_TYPES)(
       'allows the %s consumer exactly: its tables, the stack queues by prefix, SendMessage to the DLQs only, owned secrets, AssumeRole',

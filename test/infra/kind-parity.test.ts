@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lambdas/core/config.js';
 import { destinationQueueAttributes } from '../../lambdas/core/destination-queues.js';
 import { DESTINATION_TYPES, type Destination, KINDS } from '../../lambdas/destinations/index.js';
 import { pollerBatching } from '../../local/delivery-pollers.js';
@@ -15,9 +17,15 @@ import { TemplateQueries } from './template-queries.js';
 
 const queries = new TemplateQueries(synthStack({}, 'Pushrail').template);
 
-/** One destination of each kind, from the example config. */
+/** The webhook example of the README (`npx pushrail destinations create -f examples/webhook.json`). */
+const WEBHOOK_EXAMPLE = parseConfig({
+  vendor: 'acme',
+  destinations: [JSON.parse(readFileSync(new URL('../../examples/webhook.json', import.meta.url), 'utf8'))],
+}).destinations;
+
+/** One destination of each kind, from the example config (and the webhook example). */
 const cases = DESTINATION_TYPES.map((type) => {
-  const destination = SEED_CONFIG.destinations.find((d) => d.type === type);
+  const destination = [...SEED_CONFIG.destinations, ...WEBHOOK_EXAMPLE].find((d) => d.type === type);
   if (!destination) throw new Error(`the example config has no ${type} destination`);
   return [type, destination] as const;
 });

@@ -323,6 +323,7 @@ describe('PushrailStack', () => {
           'ProvisionerFunctionName',
           'S3BatcherFunctionName',
           'EventBridgeSenderFunctionName',
+          'WebhookSenderFunctionName',
           ...Object.values(TABLES).map((t) => `${t.role.charAt(0).toUpperCase()}${t.role.slice(1)}TableName`),
         ].sort(),
       );

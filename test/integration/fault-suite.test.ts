@@ -14,6 +14,7 @@ import type { Destination } from '../../lambdas/destinations/index.js';
 import { deliverySettings } from '../../lambdas/destinations/index.js';
 import { createDeliveryHandler as createS3BatcherHandler } from '../../lambdas/destinations/s3/handler.js';
 import type { S3DestinationConfig } from '../../lambdas/destinations/s3/schema.js';
+import { createDeliveryHandler as createWebhookSenderHandler } from '../../lambdas/destinations/webhook/handler.js';
 import type { ReplayHandler } from '../../lambdas/replay/handler.js';
 import { clientConfig, s3ClientConfig } from '../../local/aws-clients.js';
 import { customerAccess } from '../../local/customer-credentials.js';
@@ -24,6 +25,7 @@ import { ChaosProxy } from '../support/fault-suite/chaos-proxy.js';
 import { FaultPlan } from '../support/fault-suite/faults.js';
 import { type BucketView, drainInbox, eventIdOf, readBucket } from '../support/fault-suite/observe.js';
 import { queueCounts, SuitePipeline } from '../support/fault-suite/pipeline.js';
+import { startFaultyReceiver } from '../support/fault-suite/webhook-receiver.js';
 import { makeEvents, planPosts, seededRandom } from '../support/fault-suite/workload.js';
 import { startIngestHarness } from '../support/ingest-harness.js';
 import { call } from '../support/management.js';
@@ -68,6 +70,8 @@ import { peekQueue } from '../support/queues.js';
  * |                                          | (`runOnce({ deleteAfter: false })`)                       |                                                     |
  * | duplicate queue deliveries               | copies of ~4% of a wave's messages (a third of those      | the same event twice in one batch, in two batches,  |
  * |                                          | twice) before its consumers start, ~1% more at the end    | and again after it was delivered                    |
+ * | webhook 5xx / timeouts (c1-wh)           | a local receiver answers ~15% of requests 503, ~5% 500,   | HTTP5xx / HTTP503 / WebhookTimeout: transient, the  |
+ * |                                          | and leaves ~5% unanswered past timeoutSec (1 s)           | batch backs off and is re-sent with its webhook-id  |
  * | a permanently broken destination         | c2-s3's bucket is deleted after provisioning; it is       | NoSuchBucket → DLQ with the reason; the customer    |
  * |                                          | created after the first wave                              | creates the bucket, on-call replays the DLQ (replay |
  * |                                          |                                                           | handler: a dry run, then the move, `limit` at a     |
@@ -122,6 +126,30 @@ const REPLAY_LIMIT = 200;
 
 const endpoint = () => inject('awsEndpoint');
 
+/** c1's webhook endpoint: a real HTTP receiver on 127.0.0.1 that fails a share of requests on purpose. */
+const receiver = await startFaultyReceiver(seededRandom(SEED + 1), {
+  status503: 0.15,
+  status500: 0.05,
+  hang: 0.05,
+});
+afterAll(async () => {
+  await receiver.stop();
+});
+
+function webhookDestination(customer: 'c1' | 'c2') {
+  return {
+    id: `${customer}-wh`,
+    type: 'WEBHOOK',
+    name: `${customer} webhook`,
+    customerExternalId: CUSTOMERS[customer],
+    url: `${receiver.url}/${customer}?token=fault-suite`,
+    maxEvents: 25,
+    batchSizeKb: 64,
+    flushIntervalSec: 0,
+    timeoutSec: 1,
+  };
+}
+
 function s3Destination(customer: 'c1' | 'c2', keyPrefix: string) {
   return {
     id: `${customer}-s3`,
@@ -165,6 +193,7 @@ const destinationBodies = [
   s3Destination('c2', 'exports/events'),
   // c2 routes only its invoice events to its bus (a prefix filter): "routed" is not "everything".
   busDestination('c2', { eventTypes: ['invoice.*'] }),
+  webhookDestination('c1'),
 ];
 /** The same destinations as a config file would give them (the API validates with the same schema). */
 const config: PushrailConfig = parseConfig({ vendor: 'acme', destinations: destinationBodies });
@@ -236,7 +265,7 @@ async function sendCopies(
 
 /** Where an event must go, written out from the config above rather than computed by the code under test. */
 function expectedRoutes(event: CanonicalEvent): string[] {
-  if (event.customerExternalId === CUSTOMERS.c1) return ['c1-eb', 'c1-s3'];
+  if (event.customerExternalId === CUSTOMERS.c1) return ['c1-eb', 'c1-s3', 'c1-wh'];
   const toBus = event.eventType.startsWith('invoice.');
   return toBus ? ['c2-eb', 'c2-s3'] : ['c2-s3'];
 }
@@ -264,7 +293,7 @@ function sample<T>(random: () => number, items: readonly T[], share: number): T[
 }
 
 describe('fault-injection suite', () => {
-  it(`${EVENTS} events over 2 customers × (S3 + EventBridge) under injected faults: nothing lost, no duplicate S3 rows`, {
+  it(`${EVENTS} events over 2 customers × (S3 + EventBridge), and a webhook, under injected faults: nothing lost, no duplicate S3 rows`, {
     timeout: Math.max(600_000, EVENTS * 600),
   }, async () => {
     const started = Date.now();
@@ -305,6 +334,8 @@ describe('fault-injection suite', () => {
       const created = await call(api.management, 'POST', '/v1/destinations', { body });
       expect(created.statusCode, created.raw).toBe(201);
       expect(created.body).toMatchObject({ id: body.id, status: 'PROVISIONING', version: 1 });
+      // The receiver verifies every request with the signing secret the create answered.
+      if (body.type === 'WEBHOOK') receiver.trust(created.body.signingSecret as string);
     }
     const notified = api.takeNotified();
     expect([...notified].sort()).toEqual(config.destinations.map((d) => d.id).sort());
@@ -333,6 +364,7 @@ describe('fault-injection suite', () => {
       });
     const customers = new Map<string, { s3: S3Client; sqs: SQSClient }>();
     for (const d of config.destinations) {
+      if (d.type === 'WEBHOOK') continue; // an HTTP endpoint: no AWS account on the customer's side
       const access = await customerAccess(d, target);
       expect(access.accountId).toBe(ACCOUNTS[customerOf(d)]);
       customers.set(d.id, {
@@ -389,7 +421,9 @@ describe('fault-injection suite', () => {
         handler:
           destination.type === 'S3'
             ? createS3BatcherHandler(env, { random: () => 0 })
-            : createEventBridgeSenderHandler(env, { random: () => 0 }),
+            : destination.type === 'EVENTBRIDGE'
+              ? createEventBridgeSenderHandler(env, { random: () => 0 })
+              : createWebhookSenderHandler(env, { random: () => 0 }),
         batchSize: settings.batchSize,
         windowSeconds: settings.windowSeconds,
         timeoutSeconds: settings.timeoutSeconds,
@@ -637,12 +671,17 @@ describe('fault-injection suite', () => {
     let lost = 0;
     let duplicateRows = 0;
     let ebMissing = 0;
+    let whMissing = 0;
     const lostIds: string[] = [];
     for (const d of config.destinations) {
       const c = customerOf(d);
       const inDlq = new Set(dlq.get(d.id));
       const delivered =
-        d.type === 'S3' ? (buckets.get(d.id) as BucketView).rows : (seen.get(d.id) as Map<string, number>);
+        d.type === 'S3'
+          ? (buckets.get(d.id) as BucketView).rows
+          : d.type === 'WEBHOOK'
+            ? receiver.delivered
+            : (seen.get(d.id) as Map<string, number>);
       const missing = [...(routed.get(d.id) ?? [])].filter((id) => !delivered.has(id));
       const missingNotInDlq = missing.filter((id) => !inDlq.has(id));
       lost += missingNotInDlq.length;
@@ -652,6 +691,10 @@ describe('fault-injection suite', () => {
         figures[`s3.rows[${c}]`] = view.rows.size;
         figures[`s3.objects[${c}]`] = view.objects.size;
         duplicateRows += [...view.rows.values()].filter((n) => n > 1).length;
+      } else if (d.type === 'WEBHOOK') {
+        figures[`wh.delivered[${c}]`] = receiver.delivered.size;
+        figures[`wh.requests[${c}]`] = receiver.requests;
+        whMissing += missing.length;
       } else {
         const counts = seen.get(d.id) as Map<string, number>;
         figures[`eb.seen[${c}]`] = counts.size;
@@ -662,6 +705,8 @@ describe('fault-injection suite', () => {
     Object.assign(figures, {
       's3.duplicateRows': duplicateRows,
       'eb.missing': ebMissing,
+      'wh.missing': whMissing,
+      ...Object.fromEntries([...receiver.injected].map(([k, v]) => [`faults.wh.${k}`, v])),
       'dlq.beforeReplay': deadBefore.length,
       replayed,
       replayInvocations,
@@ -704,6 +749,18 @@ describe('fault-injection suite', () => {
     expect(lost).toBe(0);
     expect(duplicateRows).toBe(0);
     expect(ebMissing).toBe(0);
+    expect(whMissing).toBe(0);
+    // Every webhook request verified with the destination's secret (standardwebhooks), every event in it
+    // the stored record, and only events routed to the webhook.
+    expect(receiver.problems.slice(0, 20)).toEqual([]);
+    for (const [id, record] of receiver.bodies) {
+      if (
+        canonicalJson(record) !== canonicalJson(JSON.parse(records.get(id) ?? 'null')) ||
+        !routed.get('c1-wh')?.has(id)
+      )
+        foreign.push(`c1-wh: ${id}`);
+    }
+    expect(foreign.slice(0, 20)).toEqual([]);
     expect(figures.dlq).toBe(0);
     for (const d of config.destinations) {
       if (d.type !== 'S3') continue;
@@ -719,5 +776,7 @@ describe('fault-injection suite', () => {
     for (const c of pipeline.consumers) expect(c.pendingCrashes, c.destination.id).toEqual([]);
     for (const kind of ['s3.503', 's3.500', 's3.exhausting', 'eb.throttle', 'eb.partialCalls'])
       expect(plan.injected.get(kind) ?? 0, kind).toBeGreaterThan(0);
+    for (const kind of ['503', '500', 'timeout'])
+      expect(receiver.injected.get(kind) ?? 0, `wh.${kind}`).toBeGreaterThan(0);
   });
 });

@@ -58,7 +58,11 @@ const RUN = randomUUID().slice(0, 8);
 const REGION = 'us-east-1';
 const namePrefix = `it-esm-${RUN}`;
 const endpoint = () => inject('awsEndpoint');
-const FUNCTIONS = { S3: `${namePrefix}-s3-batcher`, EVENTBRIDGE: `${namePrefix}-eventbridge-sender` };
+const FUNCTIONS = {
+  S3: `${namePrefix}-s3-batcher`,
+  EVENTBRIDGE: `${namePrefix}-eventbridge-sender`,
+  WEBHOOK: `${namePrefix}-webhook-sender`,
+};
 const EXAMPLES = JSON.parse(readFileSync(new URL('../../pushrail.config.json', import.meta.url), 'utf8'))
   .destinations as Record<string, unknown>[];
 

@@ -5,6 +5,7 @@ import type { AuditEntry, AuditPage } from '../../lambdas/adapters/audit-log.js'
 import { DestinationExistsError, VersionConflictError } from '../../lambdas/adapters/destination-store.js';
 import type { AccessKeyPair } from '../../lambdas/adapters/owned-secrets.js';
 import type { DestinationRecord } from '../../lambdas/core/destination-record.js';
+import type { SigningSecrets } from '../../lambdas/core/webhook-signing.js';
 import {
   type Caller,
   type FunctionIdentity,
@@ -163,5 +164,24 @@ export class MemorySecrets {
       `arn:aws:secretsmanager:us-east-1:123456789012:secret:pushrail/test/${destinationId}-AbCdEf`;
     this.values.set(arn, keys);
     return arn;
+  }
+
+  public readonly apiKeys = new Map<string, string>();
+  public async storeApiKey(destinationId: string, value: string, existingArn?: string): Promise<string> {
+    const arn =
+      existingArn ??
+      `arn:aws:secretsmanager:us-east-1:123456789012:secret:pushrail/test/${destinationId}-AbCdEf`;
+    this.apiKeys.set(arn, value);
+    return arn;
+  }
+
+  public readonly signing = new Map<string, SigningSecrets>();
+  public async storeSigningSecrets(destinationId: string, value: SigningSecrets): Promise<string> {
+    this.signing.set(destinationId, value);
+    return `arn:aws:secretsmanager:us-east-1:123456789012:secret:pushrail/test/${destinationId}/webhook-signing-AbCdEf`;
+  }
+
+  public async readSigningSecrets(destinationId: string): Promise<SigningSecrets | undefined> {
+    return this.signing.get(destinationId);
   }
 }

@@ -544,11 +544,85 @@ describe('errors', () => {
     expect(broken.body.error.details).toEqual([{ field: '(body)', message: 'not valid JSON' }]);
   });
 
-  it('501 NOT_IMPLEMENTED for rotate-secret, saying why', async () => {
+  it('409 for rotate-secret on a kind other than WEBHOOK, saying where its credentials rotate', async () => {
     await create(s3Body());
     const rotate = await call(handler, 'POST', '/v1/destinations/acme-s3-archive/rotate-secret');
-    expectError(rotate, 501, 'NOT_IMPLEMENTED');
+    expectError(rotate, 409, 'CONFLICT');
     expect(rotate.body.error.message).toContain('WEBHOOK');
+    expect(rotate.body.error.message).toContain('PUT /v1/destinations/{id}');
+  });
+
+  describe('WEBHOOK secrets', () => {
+    const API_KEY = 'pk_live_7fQ2mZ9xV1wR8tY3uI6oP4aS';
+    const hookBody = (): Json => ({
+      id: 'acme-hook',
+      type: 'WEBHOOK',
+      name: 'Acme webhook',
+      customerExternalId: 'acct_8K2zRq',
+      url: 'https://hooks.acme.example/pushrail',
+      auth: { mode: 'API_KEY', header: 'X-Api-Key', value: API_KEY },
+    });
+
+    it('answers the signing secret once on create, stores the API key, and never shows either again', async () => {
+      const created = await create(hookBody());
+      expect(created.statusCode).toBe(201);
+      const secret = created.body.signingSecret as string;
+      expect(secret).toMatch(/^whsec_/);
+      expect(secrets.signing.get('acme-hook')).toEqual({ current: secret });
+      const [arn, stored] = [...secrets.apiKeys.entries()][0] ?? [];
+      expect(stored).toBe(API_KEY);
+      expect(created.body.auth).toEqual({ mode: 'API_KEY', header: 'X-Api-Key', secretArn: arn });
+      const got = await call(handler, 'GET', '/v1/destinations/acme-hook');
+      expect(got.body.signingSecret).toBeUndefined();
+      const everything = [got.raw, JSON.stringify(audit.entries()), logged.join('')].join('\n');
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain(API_KEY);
+      expect(created.raw).not.toContain(API_KEY);
+      expect(audit.entries()[0]?.changes).toEqual(
+        expect.arrayContaining([
+          { field: 'auth.value', from: null, to: '(changed)' },
+          { field: 'signingSecret', from: null, to: '(changed)' },
+        ]),
+      );
+    });
+
+    it('rotate-secret answers a new secret and keeps the old one signing for 24 h', async () => {
+      const first = (await create(hookBody())).body.signingSecret as string;
+      const rotated = await call(handler, 'POST', '/v1/destinations/acme-hook/rotate-secret');
+      expect(rotated.statusCode).toBe(200);
+      const next = rotated.body.signingSecret as string;
+      expect(next).toMatch(/^whsec_/);
+      expect(next).not.toBe(first);
+      expect(rotated.body.version).toBe(2);
+      const stored = secrets.signing.get('acme-hook');
+      expect(stored?.current).toBe(next);
+      expect(stored?.previous?.secret).toBe(first);
+      expect(Date.parse(stored?.previous?.until ?? '') - Date.now()).toBeGreaterThan(23.9 * 3600_000);
+      const entry = audit.entries().at(-1);
+      expect(entry).toMatchObject({ action: 'destination.credentials-rotated', version: 2 });
+      expect(JSON.stringify(audit.entries()) + logged.join('')).not.toContain(next);
+    });
+
+    it('refuses secretArn and value together, naming the fields', async () => {
+      const body = hookBody();
+      (body.auth as Json).secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:k';
+      const answer = await create(body);
+      expectError(answer, 400, 'VALIDATION_FAILED');
+      expect(answer.raw).not.toContain(API_KEY);
+      expect(answer.body.error.details).toContainEqual({
+        field: 'auth.secretArn',
+        message: 'give either auth.secretArn or auth.value, not both',
+      });
+    });
+
+    it('400 naming the field and the range for an out-of-range setting', async () => {
+      const answer = await create({ ...hookBody(), maxConcurrency: 101 });
+      expectError(answer, 400, 'VALIDATION_FAILED');
+      expect(answer.body.error.details).toContainEqual({
+        field: 'maxConcurrency',
+        message: 'maxConcurrency must be between 2 and 100 (received 101)',
+      });
+    });
   });
 
   it('503 only when a dependency fails, without its message', async () => {
@@ -671,7 +745,11 @@ describe('POST /v1/destinations/{id}/test', () => {
   // the same request runs for real in test/integration/test-send.test.ts.
   describe('over Lambda (DELIVERY_FUNCTIONS)', () => {
     const lambda = mockClient(LambdaClient);
-    const FUNCTIONS = { S3: 'pushrail-s3-consumer', EVENTBRIDGE: 'pushrail-eventbridge-consumer' };
+    const FUNCTIONS = {
+      S3: 'pushrail-s3-consumer',
+      EVENTBRIDGE: 'pushrail-eventbridge-consumer',
+      WEBHOOK: 'pushrail-webhook-consumer',
+    };
     const overLambda = () =>
       createManagementHandler(
         { ...ENV, DELIVERY_FUNCTIONS: JSON.stringify(FUNCTIONS) },

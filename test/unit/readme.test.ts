@@ -62,7 +62,7 @@ function classificationRows(): Map<string, { permanent: string[]; transient: str
 }
 
 /** The table rows that hold a destination type's codes besides its own row. */
-const COMMON_ROWS = ['credentials (both types)', 'shared'];
+const COMMON_ROWS = ['credentials (every kind)', 'shared'];
 
 describe('README', () => {
   it.each(DESTINATION_TYPES.map((type) => [type, failureTable(type)] as const))(

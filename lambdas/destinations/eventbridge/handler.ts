@@ -2,6 +2,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import type { DeliveryOptions } from '../../adapters/customer-clients.js';
 import {
+  awsCustomerClients,
   type ConsumerHandler,
   DELIVERY_QUEUE_ENV,
   type DeliveryBatchContext,
@@ -37,7 +38,11 @@ export function createDeliveryHandler(
     destinationSourceFromEnv(EventBridgeDestinationSchema, isEventBridge, source, options),
     'pushrail-eventbridge-sender',
     env,
-    (destination, credentials) => new EventBridgeClient({ region: destination.region, credentials }),
+    awsCustomerClients(
+      (destination: EventBridgeDestinationConfig, credentials) =>
+        new EventBridgeClient({ region: destination.region, credentials }),
+      options,
+    ),
     options,
   );
   // Keyed by destination, bus and credentials: a changed bus or key is checked again.

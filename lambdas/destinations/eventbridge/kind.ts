@@ -32,6 +32,7 @@ export const eventBridgeKind = defineKind({
     timeoutSeconds: 60,
     memoryMb: 512,
     readsStoredEvents: false,
+    customerAccess: 'AWS',
     usesSeals: false,
     eventSource: (d) => ({ ...EVENTBRIDGE_BATCHING, maxConcurrency: d.maxConcurrency }),
     describe: (d) => `Pushrail EventBridge sender: destination ${d.id}`,

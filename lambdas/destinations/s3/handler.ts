@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { s3ClientOptions } from '../../adapters/aws-clients.js';
 import type { DeliveryOptions } from '../../adapters/customer-clients.js';
 import {
+  awsCustomerClients,
   type ConsumerHandler,
   DELIVERY_QUEUE_ENV,
   DeliveryRuntime,
@@ -40,8 +41,11 @@ export function createDeliveryHandler(
     destinationSourceFromEnv(S3DestinationSchema, isS3, source, options),
     'pushrail-s3-batcher',
     env,
-    (destination, credentials) =>
-      new S3Client({ region: destination.region, credentials, ...s3ClientOptions() }),
+    awsCustomerClients(
+      (destination: S3DestinationConfig, credentials) =>
+        new S3Client({ region: destination.region, credentials, ...s3ClientOptions() }),
+      options,
+    ),
     options,
   );
   const { dynamodb, attempts } = runtime;

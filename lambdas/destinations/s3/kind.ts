@@ -29,6 +29,7 @@ export const s3Kind = defineKind({
     timeoutSeconds: 120,
     memoryMb: 1024,
     readsStoredEvents: true,
+    customerAccess: 'AWS',
     usesSeals: true,
     eventSource: (d) => ({ batchSize: d.maxEvents, windowSeconds: d.flushIntervalSec }),
     describe: (d) => `Pushrail S3 batcher: destination ${d.id} (bucket ${d.bucket})`,

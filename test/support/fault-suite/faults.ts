@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { DestinationType } from '../../../lambdas/destinations/index.js';
 import { type InjectedResponse, jsonError, s3Error } from '../fault-proxy.js';
 import type { ChaosProxy, ProxiedRequest, UpstreamResponse, Verdict } from './chaos-proxy.js';
 
@@ -39,9 +40,10 @@ export type CrashPoint =
   | 'before-delete';
 
 /** Which step boundary each crash point stands for, per destination type. */
-export const CRASH_POINTS: Readonly<Record<'S3' | 'EVENTBRIDGE', readonly CrashPoint[]>> = {
+export const CRASH_POINTS: Readonly<Record<DestinationType, readonly CrashPoint[]>> = {
   S3: ['mid-seal', 'before-put', 'after-put', 'before-delete'],
   EVENTBRIDGE: ['before-putevents', 'after-putevents', 'before-delete'],
+  WEBHOOK: ['before-delete'],
 };
 
 export interface FaultSettings {
