@@ -106,7 +106,6 @@ export function createManagementHandler(
         .max(MAX_NAME_PREFIX),
       [MANAGEMENT_ENV.vendorAccountId]: z.string().regex(ACCOUNT, 'must be a 12-digit AWS account id'),
       [MANAGEMENT_ENV.provisionerFunction]: z.string().min(1).optional(),
-      [MANAGEMENT_ENV.attemptsTable]: z.string().min(1).optional(),
     },
     source,
   );
@@ -141,7 +140,6 @@ export function createManagementHandler(
     logger,
   });
   const router = buildRouter(useCases, audit, traces, logger);
-  const attemptsTable = env[MANAGEMENT_ENV.attemptsTable];
   healthRoutes(
     router,
     useCases,

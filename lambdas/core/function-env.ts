@@ -130,6 +130,10 @@ export const MANAGEMENT_ENV = {
   auditTable: 'AUDIT_TABLE',
   /** The event store and the attempt records: `GET /v1/events/{eventId}` (the trace) reads both. */
   eventsTable: 'EVENTS_TABLE',
+  /**
+   * The attempts table: the trace's records, and health's rollups and last announced status
+   * (adapters/health-rollups.ts). Unset: the trace and health routes answer 503/501.
+   */
   attemptsTable: 'ATTEMPTS_TABLE',
   /** The stack's name prefix: owned secrets are named `pushrail/<namePrefix>/<destinationId>`. */
   namePrefix: 'NAME_PREFIX',
@@ -146,11 +150,6 @@ export const MANAGEMENT_ENV = {
    * invokes the destination's kind's consumer synchronously.
    */
   deliveryFunctions: 'DELIVERY_FUNCTIONS',
-  /**
-   * The attempts table, where health's rollups and last announced status live
-   * (adapters/health-rollups.ts). Unset: the health routes answer 501.
-   */
-  attemptsTable: 'ATTEMPTS_TABLE',
 } as const;
 
 /** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */

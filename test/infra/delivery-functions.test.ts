@@ -106,7 +106,10 @@ describe('destination consumers (one per kind)', () => {
         ...(delivery.readsStoredEvents
           ? [{ actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], resources: [tableArn('events')] }]
           : []),
-        { actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('attempts')] },
+        {
+          actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [tableArn('attempts')],
+        },
         // An HTTPS kind pauses its destination itself (a webhook's 410), with an audit entry.
         ...(delivery.customerAccess === 'HTTPS'
           ? [{ actions: ['dynamodb:PutItem'], resources: [tableArn('audit')] }]

@@ -157,5 +157,4 @@ describe('MANAGEMENT_ROUTES and the management handler agree', () => {
       expect(answer.statusCode).toBe(401);
     },
   );
-
 });
