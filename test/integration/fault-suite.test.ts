@@ -121,6 +121,9 @@ const BROKEN = 'c2-s3';
  * nothing the suite checks.
  */
 const WAVE_EVENTS = 1000;
+/** Accepted events traced at the end (invariant 12). */
+const TRACE_SAMPLE = 100;
+
 /** DLQ messages the replay moves per invocation (on-call's `--limit`), delivered before it continues. */
 const REPLAY_LIMIT = 200;
 
@@ -778,5 +781,26 @@ describe('fault-injection suite', () => {
       expect(plan.injected.get(kind) ?? 0, kind).toBeGreaterThan(0);
     for (const kind of ['503', '500', 'timeout'])
       expect(receiver.injected.get(kind) ?? 0, `wh.${kind}`).toBeGreaterThan(0);
+
+    // Invariant 12, after all those faults, crashes and replays: a sample of the accepted events traced
+    // through GET /v1/events/{eventId} is delivered at every routed destination (the DLQs are empty),
+    // each S3 copy to an object the customer's bucket holds.
+    const traced = [...new Set([...routed.values()].flatMap((ids) => [...ids]))].slice(0, TRACE_SAMPLE);
+    for (const id of traced) {
+      const res = await call(api.management, 'GET', `/v1/events/${id}`);
+      expect(res.statusCode, res.raw).toBe(200);
+      for (const d of res.body.deliveries as {
+        destinationId: string;
+        type: string;
+        status: string;
+        target?: string;
+      }[]) {
+        expect(d.status, `${id} at ${d.destinationId}`).toBe('delivered');
+        if (d.type === 'S3') {
+          const key = String(d.target).replace(/^s3:\/\/[^/]+\//, '');
+          expect(buckets.get(d.destinationId)?.objects.has(key), `${id}: ${d.target}`).toBe(true);
+        }
+      }
+    }
   });
 });
