@@ -9,6 +9,9 @@ import { call, MemoryAudit, MemorySecrets, MemoryStore } from '../support/manage
 
 /** The health routes' edges (lambdas/control/health-routes.ts) and the health CLI's flags, without a network. */
 
+// The management handler logs each refused request at INFO.
+process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+
 const ENV = {
   DESTINATIONS_TABLE: 'destinations',
   AUDIT_TABLE: 'audit',
