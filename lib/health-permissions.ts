@@ -50,11 +50,7 @@ export function grantHealth(
         reason:
           'Health reads the attributes of queues that exist only at run time (the name prefix pattern), and ' +
           'cloudwatch:GetMetricData takes no resource (Service Authorization Reference).',
-        appliesTo: [
-          'Resource::*',
-          `Resource::${resources.queues.nag}`,
-          `Resource::${resources.deadLetterQueues.nag}`,
-        ],
+        appliesTo: [nagResource('*'), nagResource(resources.queues)],
       },
     ],
     true,

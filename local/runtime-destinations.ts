@@ -4,6 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { AuditLog } from '../lambdas/adapters/audit-log.js';
 import { DestinationStore } from '../lambdas/adapters/destination-store.js';
+import { healthAdapters } from '../lambdas/adapters/health-deps.js';
 import { OwnedSecrets } from '../lambdas/adapters/owned-secrets.js';
 import { secretsManagerDeleter } from '../lambdas/adapters/secret-deleter.js';
 import { createDestinationUseCases } from '../lambdas/control/destinations.js';
@@ -12,6 +13,7 @@ import { createProvisioner, type MappingPort, type Provisioner } from '../lambda
 import type { PushrailConfig } from '../lambdas/core/config.js';
 import { MANAGEMENT_ENV } from '../lambdas/core/function-env.js';
 import type { Destination, ProvisionedDestination } from '../lambdas/destinations/index.js';
+import { evaluateHealth, healthTargetOfRecord } from '../lambdas/observe/health.js';
 import type { ProxyHandler } from './api-server.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { customerAccess } from './customer-credentials.js';
@@ -38,6 +40,11 @@ import { localTestSender } from './local-test-sender.js';
 
 /** How often the provisioner reconciles every destination (drift, drained deletes, failed steps). */
 const RECONCILE_INTERVAL_MS = 5_000;
+/**
+ * How often health is evaluated (and changes announced to the notifications inbox) when nobody reads
+ * it: the deployed stack's provisioner does it every 5 minutes; locally sooner, to see it happen.
+ */
+const HEALTH_INTERVAL_MS = 30_000;
 
 export interface RuntimeDestinationsOptions {
   readonly config: PushrailConfig;
@@ -148,6 +155,25 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
   );
 
   let timer: NodeJS.Timeout | undefined;
+  let healthTimer: NodeJS.Timeout | undefined;
+  let evaluating: Promise<void> | undefined;
+  const health = {
+    ...healthAdapters(dynamodb, table('attempts'), aws),
+    logger: { info: () => undefined, warn: (m: string) => warn(m) },
+  };
+  const evaluate = () => {
+    evaluating ??= store
+      .list()
+      .then((records) =>
+        evaluateHealth(records.filter((r) => r.desired !== 'DELETED').map(healthTargetOfRecord), health),
+      )
+      .then(() => undefined)
+      .catch((error: unknown) => warn(`health evaluation failed: ${(error as Error).message}`))
+      .finally(() => {
+        evaluating = undefined;
+      });
+    return evaluating;
+  };
   let reconciling: Promise<void> | undefined;
   const reconcile = () => {
     reconciling ??= provisioner
@@ -181,10 +207,14 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
       await reconcile();
       timer = setInterval(() => void reconcile(), RECONCILE_INTERVAL_MS);
       timer.unref();
+      healthTimer = setInterval(() => void evaluate(), HEALTH_INTERVAL_MS);
+      healthTimer.unref();
     },
     async stop() {
       if (timer) clearInterval(timer);
+      if (healthTimer) clearInterval(healthTimer);
       await reconciling;
+      await evaluating;
       // A change made just before the stop is still converging: let it finish while moto is up.
       await provisioner.settle();
       await pollers.stopAll();

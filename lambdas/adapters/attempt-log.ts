@@ -49,9 +49,15 @@ export class AttemptLog {
     this.rollups = new HealthRollups(client, tableName);
   }
 
+  /** Writes the record and, at the same time, its health rollup; rejects if either write failed. */
   public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
     deliveryMetrics.record(attempt);
-    await Promise.all([this.put(attempt, at), this.rollups.add(attempt, at)]);
+    const [put, rollup] = await Promise.allSettled([this.put(attempt, at), this.rollups.add(attempt, at)]);
+    if (put.status === 'rejected') throw put.reason;
+    if (rollup.status === 'rejected')
+      throw new Error('the attempt is recorded, but its health rollup was not updated', {
+        cause: rollup.reason,
+      });
   }
 
   private async put(attempt: AttemptRecord, at: Date): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageCommand,
@@ -10,6 +11,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DestinationStore } from '../../lambdas/adapters/destination-store.js';
 import { HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE } from '../../lambdas/adapters/health-announcer.js';
+import { HealthRollups } from '../../lambdas/adapters/health-rollups.js';
 import { createManagementHandler } from '../../lambdas/control/handler.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import { HEALTH_WINDOW_SECONDS } from '../../lambdas/core/health-rules.js';
@@ -89,10 +91,7 @@ beforeAll(async () => {
   const target = { endpoint: proxy.endpoint, region: REGION };
   provisioned = await provision({ config, namePrefix: harness.namePrefix, target });
   sqs = new SQSClient({ endpoint: proxy.endpoint, region: REGION });
-  const store = new DestinationStore(
-    new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(target),
-    provisioned.tables.destinations as string,
-  );
+  const store = new DestinationStore(new DynamoDBClient(target), provisioned.tables.destinations as string);
   const at = new Date().toISOString();
   for (const destination of config.destinations) {
     const queues = provisioned.destinations[destination.id];
@@ -336,6 +335,19 @@ describe('destination health', () => {
     });
     expect(res.body.latencyMs.p50).toBeGreaterThanOrEqual(0);
     expect(res.body.latencyMs.p95).toBeGreaterThanOrEqual(res.body.latencyMs.p50);
+  });
+
+  it('reads one small Query per destination, whatever the traffic (ReturnConsumedCapacity)', async () => {
+    const rollups = new HealthRollups(
+      new DynamoDBClient({ endpoint: endpoint(), region: REGION }),
+      provisioned.tables.attempts as string,
+    );
+    const read = await rollups.read('throttled', new Date(Date.now() - HEALTH_WINDOW_SECONDS * 1000));
+    expect(read.minutes.length).toBeGreaterThan(0);
+    expect(read.minutes.length).toBeLessThanOrEqual(HEALTH_WINDOW_SECONDS / 60 + 1);
+    // One 4 KB read unit at most: the README's ~0.5 per destination (eventually consistent).
+    expect(read.readUnits).toBeGreaterThan(0);
+    expect(read.readUnits).toBeLessThanOrEqual(1);
   });
 
   it('answers 404 for an unknown destination', async () => {
