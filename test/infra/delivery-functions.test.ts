@@ -110,10 +110,6 @@ describe('destination consumers (one per kind)', () => {
           actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [tableArn('attempts')],
         },
-        // An HTTPS kind pauses its destination itself (a webhook's 410), with an audit entry.
-        ...(delivery.customerAccess === 'HTTPS'
-          ? [{ actions: ['dynamodb:PutItem'], resources: [tableArn('audit')] }]
-          : []),
         ...(delivery.usesSeals
           ? [
               {
@@ -136,6 +132,10 @@ describe('destination consumers (one per kind)', () => {
               : ['dynamodb:GetItem'],
           resources: [tableArn('destinations')],
         },
+        // An HTTPS kind pauses its destination itself (a webhook's 410), with an audit entry.
+        ...(delivery.customerAccess === 'HTTPS'
+          ? [{ actions: ['dynamodb:PutItem'], resources: [tableArn('audit')] }]
+          : []),
         {
           actions: [
             'sqs:ChangeMessageVisibility',
