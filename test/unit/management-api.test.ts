@@ -619,7 +619,10 @@ describe('errors', () => {
       const answer = await create({ ...hookBody(), url: 'http://127.0.0.1:8787/in' });
       expectError(answer, 400, 'VALIDATION_FAILED');
       expect(answer.body.error.details).toEqual([
-        { field: 'url', message: 'url must be https:// (plain http:// is accepted only by the local runtime)' },
+        {
+          field: 'url',
+          message: 'url must be https:// (plain http:// is accepted only by the local runtime)',
+        },
       ]);
     });
 
