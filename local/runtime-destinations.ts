@@ -196,6 +196,7 @@ export function startRuntimeDestinations(options: RuntimeDestinationsOptions): R
         secrets: new OwnedSecrets(secretsManager, namePrefix),
         notify: () => undefined,
         vendorAccountId: options.accountId,
+        allowPlainHttp: true,
         logger: { info: () => undefined, warn: (message) => warn(String(message)) },
       });
       const existing = new Set((await store.list()).map((r) => r.destination.id));
@@ -247,6 +248,7 @@ export function localManagementEnvironment(values: {
     [MANAGEMENT_ENV.attemptsTable]: table('attempts'),
     [MANAGEMENT_ENV.namePrefix]: values.namePrefix,
     [MANAGEMENT_ENV.vendorAccountId]: values.accountId,
+    [MANAGEMENT_ENV.localRuntime]: '1',
     AWS_REGION: values.target.region,
     AWS_ENDPOINT_URL: values.target.endpoint,
   };

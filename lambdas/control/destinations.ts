@@ -32,6 +32,7 @@ import {
 import {
   createWebhookSecrets,
   newSigningSecret,
+  refusePlainHttp,
   refuseUnlessWebhook,
   rotateSigningSecret,
   type WebhookSecretStore,
@@ -76,6 +77,8 @@ export interface ManagementDeps {
   readonly now?: () => Date;
   /** @default generateExternalId */
   readonly newExternalId?: () => string;
+  /** The local runtime alone: a webhook `url` may be plain http (to loopback). @default false */
+  readonly allowPlainHttp?: boolean;
 }
 
 /** A destination as the API answers it (GET, list, and after every change). */
@@ -189,6 +192,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
 
   async function create(body: unknown, who: string): Promise<ChangeResult> {
     const input = parseDestinationInput(body, newExternalId());
+    refusePlainHttp(input.destination, deps.allowPlainHttp === true);
     const id = input.destination.id;
     if (await deps.store.get(id)) throw new DestinationConflictError(id);
     let destination = input.destination;
@@ -248,6 +252,7 @@ export function createDestinationUseCases(deps: ManagementDeps) {
       const keptExternalId =
         current.destination.auth?.mode === 'ASSUME_ROLE' ? current.destination.auth.externalId : undefined;
       const input = parseDestinationInput(body, keptExternalId ?? newExternalId());
+      refusePlainHttp(input.destination, deps.allowPlainHttp === true);
       let destination = input.destination;
       let owned: Pick<DestinationRecord, 'ownedSecretArn' | 'maskedAccessKeyId'> = {
         ...(current.ownedSecretArn ? { ownedSecretArn: current.ownedSecretArn } : {}),

@@ -106,6 +106,7 @@ export function createManagementHandler(
         .max(MAX_NAME_PREFIX),
       [MANAGEMENT_ENV.vendorAccountId]: z.string().regex(ACCOUNT, 'must be a 12-digit AWS account id'),
       [MANAGEMENT_ENV.provisionerFunction]: z.string().min(1).optional(),
+      [MANAGEMENT_ENV.localRuntime]: z.enum(['0', '1']).optional(),
     },
     source,
   );
@@ -137,6 +138,7 @@ export function createManagementHandler(
     notify: options.notify ?? defaultNotify(env[MANAGEMENT_ENV.provisionerFunction], clientConfig, logger),
     testSend: options.testSend ?? testSenderFromEnv(source, clientConfig),
     vendorAccountId: env[MANAGEMENT_ENV.vendorAccountId],
+    allowPlainHttp: env[MANAGEMENT_ENV.localRuntime] === '1',
     logger,
   });
   const router = buildRouter(useCases, audit, traces, logger);

@@ -1,6 +1,6 @@
 import { SECRET_MARK } from '../core/audit-diff.js';
 import type { DestinationRecord } from '../core/destination-record.js';
-import { HttpError } from '../core/errors.js';
+import { HttpError, ValidationError } from '../core/errors.js';
 import { generateSigningSecret, rotateSecrets, type SigningSecrets } from '../core/webhook-signing.js';
 import type { Destination } from '../destinations/index.js';
 import type { DestinationInput } from './destination-input.js';
@@ -61,6 +61,17 @@ export async function rotateSigningSecret(
 ): Promise<void> {
   const stored = await secrets.readSigningSecrets(destinationId);
   await secrets.storeSigningSecrets(destinationId, rotateSecrets(stored, next, now));
+}
+
+/**
+ * The schema lets a webhook `url` be plain http to loopback (the local runtime's receivers); a
+ * deployed management API refuses it, as the sender would refuse to dial it.
+ */
+export function refusePlainHttp(destination: Destination, allowed: boolean): void {
+  if (allowed || destination.type !== 'WEBHOOK' || !destination.url.startsWith('http:')) return;
+  throw new ValidationError('invalid destination: 1 field to fix', [
+    { field: 'url', message: 'url must be https:// (plain http:// is accepted only by the local runtime)' },
+  ]);
 }
 
 /** rotate-secret is the webhook's signing secret: other kinds rotate credentials with PUT. */

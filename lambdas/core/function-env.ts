@@ -150,6 +150,8 @@ export const MANAGEMENT_ENV = {
    * invokes the destination's kind's consumer synchronously.
    */
   deliveryFunctions: 'DELIVERY_FUNCTIONS',
+  /** `1` on the local runtime only: a webhook `url` may then be plain http (to loopback). */
+  localRuntime: 'PUSHRAIL_LOCAL_RUNTIME',
 } as const;
 
 /** Environment of the provisioner function (lambdas/control/provisioner-handler.ts). */

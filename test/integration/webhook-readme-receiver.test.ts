@@ -122,6 +122,9 @@ describe("the README's receiver snippet, against the sender", () => {
     const { outcomes, attempts } = await send([secret]);
     expect(outcomes.every((o) => o.ok)).toBe(true);
     expect(attempts.map((a) => a.httpStatus)).toEqual([204, 204]); // 3 events, maxEvents 2
+    // The receiver's stdout arrives through a pipe: wait for both lines.
+    for (let i = 0; i < 50 && !/: 1 events/.test(output); i += 1)
+      await new Promise((r) => setTimeout(r, 100));
     expect(output).toMatch(/verified msg_\S+: 2 events/);
     expect(output).toMatch(/verified msg_\S+: 1 events/);
   });

@@ -615,6 +615,17 @@ describe('errors', () => {
       });
     });
 
+    it('refuses a plain-http url outside the local runtime, naming the field', async () => {
+      const answer = await create({ ...hookBody(), url: 'http://127.0.0.1:8787/in' });
+      expectError(answer, 400, 'VALIDATION_FAILED');
+      expect(answer.body.error.details).toEqual([
+        {
+          field: 'url',
+          message: 'url must be https:// (plain http:// is accepted only by the local runtime)',
+        },
+      ]);
+    });
+
     it('400 naming the field and the range for an out-of-range setting', async () => {
       const answer = await create({ ...hookBody(), maxConcurrency: 101 });
       expectError(answer, 400, 'VALIDATION_FAILED');

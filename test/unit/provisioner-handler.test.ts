@@ -100,7 +100,7 @@ describe('the provisioner handler', () => {
   });
 
   it('names the variable when DELIVERY_FUNCTIONS is not a JSON object of kinds', () => {
-    expect(() => createProvisionerHandler({ ...ENV, DELIVERY_FUNCTIONS: '{"WEBHOOK":"x"}' })).toThrow(
+    expect(() => createProvisionerHandler({ ...ENV, DELIVERY_FUNCTIONS: '{"SFTP":"x"}' })).toThrow(
       /DELIVERY_FUNCTIONS/,
     );
     expect(() => createProvisionerHandler({ ...ENV, MAPPING_CALLS_PER_SECOND: '40' })).toThrow(

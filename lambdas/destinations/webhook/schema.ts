@@ -91,8 +91,10 @@ export const WebhookDestinationSchema = z
     url: UrlSchema,
     method: z.enum(['POST', 'PUT'], { error: 'method must be "POST" or "PUT"' }).default('POST'),
     headers: z
+      // Names are checked below rather than by a key schema, which the published JSON Schema would
+      // render as `propertyNames`.
       .record(
-        patterned('headers', HEADER_NAME, 'names must be HTTP header names', 128),
+        z.string(),
         patterned('headers[]', /^[^\p{Cc}]*$/u, 'values must not contain control characters', 1024),
         { error: 'headers must be an object of header names to string values' },
       )
@@ -110,6 +112,15 @@ export const WebhookDestinationSchema = z
       ctx.addIssue({ code: 'custom', path: ['headers'], message: 'headers must list at most 20 headers' });
     }
     for (const [name, lower] of Object.keys(d.headers).map((h) => [h, h.toLowerCase()] as const)) {
+      if (!HEADER_NAME.test(name) || name.length > 128) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['headers', name],
+          message:
+            "headers names must be HTTP header names (letters, digits and !#$%&'*+.^_`|~-, at most 128)",
+        });
+        continue;
+      }
       if ((RESERVED_HEADERS as readonly string[]).includes(lower) || lower === d.auth?.header.toLowerCase()) {
         ctx.addIssue({
           code: 'custom',

@@ -34,13 +34,23 @@ export async function startFaultyReceiver(
   const count = (k: string) => injected.set(k, (injected.get(k) ?? 0) + 1);
   let requests = 0;
   const hanging = new Set<ServerResponse>();
+  const pending = ['503', '500', 'timeout'];
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       requests += 1;
-      const draw = random();
+      // Every kind of fault at least once, first (as the crash points are), then by the seeded draw.
+      const forced = pending.shift();
+      const draw =
+        forced === '503'
+          ? 0
+          : forced === '500'
+            ? rates.status503
+            : forced === 'timeout'
+              ? rates.status503 + rates.status500
+              : random();
       if (draw < rates.status503) {
         count('503');
         res.writeHead(503).end('overloaded');
