@@ -65,7 +65,7 @@ describe('alarms', () => {
     });
   });
 
-  it('let the provisioner keep one queue-age alarm per destination, and nothing else of CloudWatch but health\'s metric reads', () => {
+  it("let the provisioner keep one queue-age alarm per destination, and nothing else of CloudWatch but health's metric reads", () => {
     const provisioner = stack.provisioner.provisionerFunction;
     const fn = resources[stack.getLogicalId(provisioner.function.node.defaultChild as never)];
     const env =
