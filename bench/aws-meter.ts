@@ -71,7 +71,10 @@ export interface Invocations {
 export interface MeterSnapshot {
   /** Keyed `<actor> <Service.Operation>`. */
   readonly ops: Record<string, OpTotals>;
-  /** Keyed by table role (events, idempotency, seals, attempts), and `trace`: its records in the attempts table. */
+  /**
+   * Keyed by table role (events, idempotency, seals, attempts), and `trace` and `health`: the trace's
+   * records and health's rollups in the attempts table.
+   */
   readonly tables: Record<string, TableUnits>;
   readonly invocations: Partial<Record<Actor, Invocations>>;
   readonly logs: Record<string, LogTotals>;
@@ -461,14 +464,18 @@ export class AwsMeter {
     const table = String(input.TableName ?? '');
     const existing = (error as { Item?: Item } | undefined)?.Item;
     const known = (key: string): number => this.itemSizes.get(key) ?? (existing ? itemSize(existing) : 0);
+    // The trace's records (adapters/trace-log.ts) and health's rollups (adapters/health-rollups.ts)
+    // share the attempts table: counted apart, as `trace` and `health`.
+    const countedAs = (tableName: string, item: Item): string => {
+      if (this.tableInfo.get(tableName)?.role !== 'attempts') return tableName;
+      const pk = item.destinationId?.S ?? '';
+      if (/^(rcpt|evt)#/.test(pk)) return 'trace';
+      return pk.startsWith('health#') ? 'health' : tableName;
+    };
     const putItem = (tableName: string, item: Item) => {
       const key = this.keyOf(tableName, item);
       const size = itemSize(item);
-      // The trace's records (adapters/trace-log.ts) share the attempts table: counted apart, as `trace`.
-      const pk = item.destinationId?.S ?? '';
-      const counted =
-        this.tableInfo.get(tableName)?.role === 'attempts' && /^(rcpt|evt)#/.test(pk) ? 'trace' : tableName;
-      this.write(counted, writeUnits(Math.max(size, known(key))));
+      this.write(countedAs(tableName, item), writeUnits(Math.max(size, known(key))));
       if (!error) this.itemSizes.set(key, size);
     };
     const deleteItem = (tableName: string, keyAttributes: Item) => {
@@ -484,7 +491,7 @@ export class AwsMeter {
         const key = this.keyOf(table, input.Key as Item);
         const after =
           output?.Attributes && input.ReturnValues === 'ALL_NEW' ? itemSize(output.Attributes as Item) : 0;
-        this.write(table, writeUnits(Math.max(known(key), after)));
+        this.write(countedAs(table, input.Key as Item), writeUnits(Math.max(known(key), after)));
         if (after > 0) this.itemSizes.set(key, after);
         break;
       }

@@ -394,6 +394,11 @@ function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['m
     },
     {
       kind: 'row',
+      label: 'health: added write units per event per destination (rollups)',
+      cells: runs.map((r) => num((r.meter.tables.health?.wru ?? 0) / (r.events * destinations), 3)),
+    },
+    {
+      kind: 'row',
       label: `trace: read units per trace (largest of ${TRACE_SAMPLE})`,
       cells: runs.map((r) => {
         const max = largest(reads.get(r.mode) ?? []);

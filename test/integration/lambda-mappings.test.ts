@@ -541,13 +541,16 @@ describe('teardown on the stack’s deletion', () => {
         fn,
       ).toEqual([]);
     }
-    // Every queue the provisioner made is gone, DLQs of destinations deleted earlier too; the two this
-    // file made by hand without the owner tag (the adapter's tests) are not the provisioner's to delete.
+    // Every queue the provisioner made is gone, DLQs of destinations deleted earlier too; the ones this
+    // file made by hand without the owner tag (the adapter's tests) are not the provisioner's to delete,
+    // nor is the local runtime's notifications inbox that provision() makes (the emulator's stand-in
+    // for the vendor's default bus rule; a deployed stack has none).
     const left = (await ourQueues()).map((url) => url.slice(url.lastIndexOf('/') + 1));
     expect(left.sort()).toEqual([
       `${namePrefix}-esm-noop`,
       `${namePrefix}-esm-noop-dlq`,
       `${namePrefix}-esm-unseen`,
+      `${namePrefix}-notifications`,
     ]);
     expect(
       (await secrets.send(new DescribeSecretCommand({ SecretId: secret.ARN }))).DeletedDate,

@@ -373,6 +373,53 @@ describe('the webhook sender, against a local receiver', () => {
   });
 });
 
+describe('a webhook in trace and health (issue 13: "breaking the receiver shows up in trace and health")', () => {
+  it('traces a delivery to the URL and its status; a receiver that starts refusing reads dead-lettered with the reason, and failing', async () => {
+    let broken = false;
+    behaviours.set('observed', () =>
+      broken ? { status: 401, body: 'token revoked' } : { status: 200, body: 'ok' },
+    );
+    const { dlqUrl } = await createHook('observed');
+    const view = await api('GET', '/v1/destinations/observed');
+    const [good] = await enqueue('observed', view.body.queueUrl as string, 1);
+    const delivered = await until('delivered in the trace', async () => {
+      const got = await api('GET', `/v1/events/${good?.eventId}`);
+      const d = got.body.deliveries?.[0];
+      return d?.status === 'delivered' ? d : undefined;
+    });
+    expect(delivered).toMatchObject({
+      destinationId: 'observed',
+      type: 'WEBHOOK',
+      target: `http://127.0.0.1:${port}/observed 200`,
+      deliveredAt: expect.any(String),
+    });
+    expect(JSON.stringify(delivered)).not.toContain(`q-${RUN}`);
+
+    broken = true;
+    const [bad] = await enqueue('observed', view.body.queueUrl as string, 1);
+    const failed = await until('dead-lettered in the trace', async () => {
+      const got = await api('GET', `/v1/events/${bad?.eventId}`);
+      const d = got.body.deliveries?.[0];
+      return d?.status === 'dead-lettered' ? d : undefined;
+    });
+    expect(failed.reason).toContain('HTTP 401');
+    expect(failed.attempts.at(-1)).toMatchObject({ outcome: 'dead-lettered', errorCode: 'HTTP4xx' });
+    await until('the DLQ', async () => ((await depth(dlqUrl)) > 0 ? true : undefined));
+
+    const health = await until('failing', async () => {
+      const got = await api('GET', '/v1/destinations/observed/health');
+      return got.body.status === 'failing' ? got.body : undefined;
+    });
+    expect(health).toMatchObject({
+      type: 'WEBHOOK',
+      delivered: 1,
+      dlqDepth: 1,
+      lastError: { errorCode: 'HTTP4xx', reason: expect.stringContaining('HTTP 401') },
+    });
+    expect(JSON.stringify(health)).not.toContain(`q-${RUN}`);
+  });
+});
+
 describe('the SSRF check at dial time (loopback not allowed)', () => {
   /** The webhook handler as deployed: no local switch, with `resolve` as its DNS. */
   function deployedHandler(resolve: Resolver) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AttemptLog } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
@@ -109,12 +110,13 @@ export async function deliverBatches(
   const target = targetOf(destination.url);
   for (const [n, chunk] of chunks.entries()) {
     const ids = chunk.map((c) => c.eventId);
-    const result = await sendChunk(chunk, target, deps, now);
-    for (const id of ids) outcomes.set(id, result.ok ? { ok: true, target } : result);
+    const result = await sendChunk(chunk, target, `${destination.method}#${n + 1}`, deps, now);
+    for (const id of ids) outcomes.set(id, result);
     if (result.ok) continue;
     const rest = chunks.slice(n + 1).flatMap((c) => c.map((i) => i.eventId));
     if (result.failure.failureClass === 'transient') {
-      for (const id of rest) outcomes.set(id, result);
+      // Not sent: they share the failure, not the request's status, time or target.
+      for (const id of rest) outcomes.set(id, { ok: false, failure: result.failure });
       break;
     }
     if (result.failure.code === 'HTTP410') {
@@ -135,13 +137,18 @@ export async function deliverBatches(
   return outcomes;
 }
 
-/** One request: build, sign, send, classify, record. */
+/**
+ * One request: build, sign, send, classify, record. The outcome says where its events went for the
+ * trace: the URL without its query and the answer's status (`https://host/path 200`), the request
+ * (`POST#n`), its time and latency, and the SHA-256 of the body sent.
+ */
 async function sendChunk(
   chunk: readonly Item[],
   target: string,
+  call: string,
   deps: WebhookDeliveryDeps,
   now: () => Date,
-): Promise<{ ok: true } | { ok: false; failure: ClassifiedFailure }> {
+): Promise<DeliveryOutcome & ({ ok: true } | { ok: false; failure: ClassifiedFailure })> {
   const { destination } = deps;
   const ids = chunk.map((c) => c.eventId);
   const body = `{"events":[${chunk.map((c) => c.json).join(',')}]}`;
@@ -176,6 +183,12 @@ async function sendChunk(
     result = { ok: false, failure: classifyFailure('WEBHOOK', error) };
   }
   const latencyMs = now().getTime() - started.getTime();
+  const made = {
+    call,
+    at: started,
+    latencyMs,
+    target: status === undefined ? target : `${target} ${status}`,
+  };
   await deps.attempts
     .record({
       destinationId: destination.id,
@@ -195,7 +208,9 @@ async function sendChunk(
           }),
     })
     .catch((error: unknown) => deps.logger.warn('could not record the attempt', { error }));
-  return result;
+  return result.ok
+    ? { ok: true, ...made, sha256: createHash('sha256').update(body).digest('hex') }
+    : { ...result, ...made };
 }
 
 /**
