@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProvisionedDestination } from '../lambdas/destinations/index.js';
@@ -42,13 +42,25 @@ export async function readLocalState(stateDir: string): Promise<Partial<LocalSta
   }
 }
 
-/** Written to a temporary file and renamed, so a reader never sees half a file. */
-export async function writeLocalState(stateDir: string, state: LocalState): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+/** The write in progress per file: writes of one process run one after another, in call order. */
+const writes = new Map<string, Promise<void>>();
+
+/**
+ * Written to a temporary file and renamed, so a reader never sees half a file. Writes are queued per
+ * file, so the last call's state is what stays; two at once used to share one temporary name, and the
+ * second rename failed (ENOENT) when the runtime wrote local.json for two changes at once.
+ */
+export function writeLocalState(stateDir: string, state: LocalState): Promise<void> {
   const path = statePath(stateDir);
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, path);
+  const write = async () => {
+    await mkdir(stateDir, { recursive: true });
+    const temporary = `${path}.${process.pid}.${randomUUID()}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    await rename(temporary, path);
+  };
+  const next = (writes.get(path) ?? Promise.resolve()).catch(() => undefined).then(write);
+  writes.set(path, next);
+  return next;
 }
 
 /**
