@@ -318,7 +318,13 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
 
   async function teardownAll(): Promise<TeardownReport> {
     const records = await deps.store.list();
-    const secrets = new Map(records.map((r) => [r.destination.id, r.ownedSecretArn]));
+    // A destination's stored credentials and, for a webhook, its signing secrets.
+    const secrets = new Map(
+      records.map((r) => [
+        r.destination.id,
+        [r.ownedSecretArn, r.signingSecretArn].filter((arn): arn is string => arn !== undefined),
+      ]),
+    );
     const all = [...new Set([...secrets.keys(), ...(await deps.mappings.list())])];
     let pending = all;
     const retry = deps.teardownRetry ?? { rounds: 6, delayMs: 10_000 };
@@ -344,10 +350,11 @@ export function createProvisioner(deps: ProvisionerDeps): Provisioner {
                 queuesDeleted += 1;
               }
             }
-            const secretArn = secrets.get(id);
-            if (secretArn) {
-              await deps.deleteSecret(secretArn);
-              secrets.delete(id);
+            // Each one leaves the list once deleted, so a retry round deletes only what is left.
+            const left = secrets.get(id) ?? [];
+            for (let arn = left[0]; arn !== undefined; arn = left[0]) {
+              await deps.deleteSecret(arn);
+              left.shift();
               secretsDeleted += 1;
             }
           } catch (error) {

@@ -504,7 +504,17 @@ describe('teardown on the stack’s deletion', () => {
         SecretString: '{"accessKeyId":"x"}',
       }),
     );
-    await createRecord(owned, { ownedSecretArn: secret.ARN as string });
+    // A webhook's signing secrets go too (the teardown does not look at the kind: any record's).
+    const signing = await secrets.send(
+      new CreateSecretCommand({
+        Name: `pushrail/${namePrefix}/esm-td-owned/webhook-signing`,
+        SecretString: '{"current":"whsec_x"}',
+      }),
+    );
+    await createRecord(owned, {
+      ownedSecretArn: secret.ARN as string,
+      signingSecretArn: signing.ARN as string,
+    });
     await createRecord(destinationOf('esm-td-paused', 'EVENTBRIDGE'), { desired: 'PAUSED' });
     await handler({ 'detail-type': 'Scheduled Event', source: 'aws.scheduler' }, context);
     // An orphan: a mapping whose destination is no longer in the table.
@@ -531,7 +541,7 @@ describe('teardown on the stack’s deletion', () => {
       },
       context,
     );
-    expect(result).toMatchObject({ PhysicalResourceId: 'kept', Data: { secretsDeleted: 1 } });
+    expect(result).toMatchObject({ PhysicalResourceId: 'kept', Data: { secretsDeleted: 2 } });
     for (const fn of Object.values(FUNCTIONS)) {
       const { EventSourceMappings = [] } = await lambda.send(
         new ListEventSourceMappingsCommand({ FunctionName: fn }),
@@ -554,6 +564,9 @@ describe('teardown on the stack’s deletion', () => {
     ]);
     expect(
       (await secrets.send(new DescribeSecretCommand({ SecretId: secret.ARN }))).DeletedDate,
+    ).toBeDefined();
+    expect(
+      (await secrets.send(new DescribeSecretCommand({ SecretId: signing.ARN }))).DeletedDate,
     ).toBeDefined();
   });
 });
