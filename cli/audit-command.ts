@@ -1,8 +1,13 @@
-import { parseArgs } from 'node:util';
 import { type ApiTarget, ManagementApi } from './api-client.js';
 import { type Io, orApiError, redact, table, text } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
-import { chooseTarget, localStateExists, resolveApiTarget, type TargetChoice } from './target.js';
+import {
+  chooseTarget,
+  localStateExists,
+  parseCommandArgs,
+  resolveApiTarget,
+  type TargetChoice,
+} from './target.js';
 
 export const AUDIT_HELP = `Usage: npx pushrail audit [filters] [--json] [--limit N]
 
@@ -44,12 +49,19 @@ export function parseAuditArgs(
   args: readonly string[],
   stateExists: (dir: string) => boolean,
 ): AuditCommand | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    values = parse(args).values;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values } = parseCommandArgs(
+    args,
+    {
+      destination: { type: 'string' },
+      customer: { type: 'string' },
+      action: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+    },
+    false,
+  );
   if (values.help) return 'help';
   let limit: number | undefined;
   if (values.limit !== undefined) {
@@ -74,28 +86,6 @@ export function parseAuditArgs(
     ...(limit ? { limit } : {}),
     target: chooseTarget(values, stateExists),
   };
-}
-
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      destination: { type: 'string' },
-      customer: { type: 'string' },
-      action: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean' },
-      limit: { type: 'string' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'state-dir': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 export interface AuditDeps {

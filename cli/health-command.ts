@@ -1,8 +1,13 @@
-import { parseArgs } from 'node:util';
 import { type ApiTarget, ManagementApi } from './api-client.js';
 import { type Io, orApiError, printJson, table, text } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
-import { chooseTarget, localStateExists, resolveApiTarget, type TargetChoice } from './target.js';
+import {
+  chooseTarget,
+  localStateExists,
+  parseCommandArgs,
+  resolveApiTarget,
+  type TargetChoice,
+} from './target.js';
 
 export const HEALTH_HELP = `Usage: npx pushrail health [--destination ID] [--customer ID] [--json]
 
@@ -37,12 +42,15 @@ export function parseHealthArgs(
   args: readonly string[],
   stateExists: (dir: string) => boolean,
 ): HealthCommand | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    values = parse(args).values;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values } = parseCommandArgs(
+    args,
+    {
+      destination: { type: 'string' },
+      customer: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    false,
+  );
   if (values.help) return 'help';
   if (values.destination !== undefined && values.customer !== undefined)
     throw new UsageError('--destination and --customer cannot be combined');
@@ -52,24 +60,6 @@ export function parseHealthArgs(
     json: values.json === true,
     target: chooseTarget(values, stateExists),
   };
-}
-
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      destination: { type: 'string' },
-      customer: { type: 'string' },
-      json: { type: 'boolean' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'state-dir': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 export interface HealthDeps {

@@ -1,10 +1,11 @@
-import { parseArgs } from 'node:util';
 import { toFieldIssues } from '../lambdas/core/issues.js';
 import {
   type ReplayRequest,
   ReplayRequestSchema,
   type ReplayResult,
 } from '../lambdas/core/replay-request.js';
+import { parseCommandArgs } from './target.js';
+import { UsageError } from './usage-error.js';
 
 export const REPLAY_HELP = `Usage: npx pushrail replay --destination ID (--dlq | --from T --to T | --event ID ...) [options]
 
@@ -50,24 +51,27 @@ export interface ReplayCommand {
     | { readonly kind: 'stack'; readonly stackName: string; readonly region?: string };
 }
 
-export class UsageError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError } from './usage-error.js';
 
 /** Parses `replay` arguments into a replay request (validated again, with zod, by the function). */
 export function parseReplayArgs(
   args: readonly string[],
   localStateExists: (dir: string) => boolean,
 ): ReplayCommand | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    values = parse(args).values;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values } = parseCommandArgs(
+    args,
+    {
+      destination: { type: 'string' },
+      dlq: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      on: { type: 'string' },
+      event: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      limit: { type: 'string' },
+    },
+    false,
+  );
   if (values.help) return 'help';
   if (!values.destination) throw new UsageError('--destination is required');
   const events = values.event ?? [];
@@ -129,29 +133,6 @@ function flagOf(field: string): string {
     dryRun: '--dry-run',
   };
   return flags[name] ?? `--${name}`;
-}
-
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      destination: { type: 'string' },
-      dlq: { type: 'boolean' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      on: { type: 'string' },
-      event: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean' },
-      limit: { type: 'string' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'state-dir': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 /**

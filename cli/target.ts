@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { ApiTarget, Credentials } from './api-client.js';
+import { UsageError } from './usage-error.js';
 
 /** Which Pushrail a command talks to: the local runtime, or a deployed stack (as `replay` chooses). */
 export type TargetChoice =
@@ -14,6 +16,35 @@ export interface TargetFlags {
   readonly local?: boolean;
   readonly 'state-dir'?: string;
   readonly region?: string;
+}
+
+/** The flags of every command that talks to the API: which Pushrail (`chooseTarget`), and --help. */
+export const TARGET_OPTIONS = {
+  stack: { type: 'string' },
+  local: { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  region: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * node:util `parseArgs`, strict, with a command's own options beside TARGET_OPTIONS; a flag it does not
+ * know, or a value of the wrong type, is a UsageError with parseArgs' message (exit code 2).
+ */
+export function parseCommandArgs<
+  const O extends NonNullable<ParseArgsConfig['options']>,
+  const P extends boolean,
+>(args: readonly string[], options: O, allowPositionals: P) {
+  try {
+    return parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals,
+      options: { ...options, ...TARGET_OPTIONS },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** The local runtime when asked, or when its local.json exists and no --stack was given; else a stack. */

@@ -1,9 +1,14 @@
-import { parseArgs } from 'node:util';
 import type { Trace, TraceDelivery } from '../lambdas/core/trace.js';
 import { type ApiTarget, ManagementApi } from './api-client.js';
 import { type Io, orApiError, printJson } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
-import { chooseTarget, localStateExists, resolveApiTarget, type TargetChoice } from './target.js';
+import {
+  chooseTarget,
+  localStateExists,
+  parseCommandArgs,
+  resolveApiTarget,
+  type TargetChoice,
+} from './target.js';
 
 export const TRACE_HELP = `Usage: npx pushrail trace <eventId> [--json] [--payload]
 
@@ -34,13 +39,11 @@ export function parseTraceArgs(
   args: readonly string[],
   stateExists: (dir: string) => boolean,
 ): TraceCommand | 'help' {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { json: { type: 'boolean' }, payload: { type: 'boolean' } },
+    true,
+  );
   if (values.help) return 'help';
   if (positionals.length !== 1) throw new UsageError('give exactly one eventId');
   return {
@@ -49,23 +52,6 @@ export function parseTraceArgs(
     payload: values.payload === true,
     target: chooseTarget(values, stateExists),
   };
-}
-
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean' },
-      payload: { type: 'boolean' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'state-dir': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 export interface TraceDeps {

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '../replay-command.js';
-import { chooseTarget, type TargetChoice } from '../target.js';
+import { chooseTarget, parseCommandArgs, type TargetChoice } from '../target.js';
 
 export const DESTINATIONS_HELP = `Usage: npx pushrail destinations <command> [options]
 
@@ -87,13 +86,19 @@ export function parseDestinationsArgs(
   args: readonly string[],
   localStateExists: (dir: string) => boolean,
 ): DestinationsCommand | 'help' {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
+      file: { type: 'string', short: 'f' },
+      customer: { type: 'string' },
+      json: { type: 'boolean' },
+      'if-match': { type: 'string' },
+      force: { type: 'boolean' },
+      prune: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+    },
+    true,
+  );
   if (values.help) return 'help';
   const [name, ...rest] = positionals;
   if (!name) throw new UsageError('a command is required');
@@ -135,26 +140,4 @@ export function parseDestinationsArgs(
     prune: values.prune === true,
     dryRun: values['dry-run'] === true,
   };
-}
-
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f' },
-      customer: { type: 'string' },
-      json: { type: 'boolean' },
-      'if-match': { type: 'string' },
-      force: { type: 'boolean' },
-      prune: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'state-dir': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
