@@ -46,22 +46,11 @@ export class OwnedSecrets {
   public async storeApiKey(destinationId: string, value: string, existingArn?: string): Promise<string> {
     const json = JSON.stringify({ value });
     if (existingArn) return this.putValue(existingArn, json);
-    const name = this.nameOf(destinationId);
-    try {
-      const created = await this.client.send(
-        new CreateSecretCommand({
-          Name: name,
-          SecretString: json,
-          Description: `API key of Pushrail webhook destination ${destinationId} (posted to the management API)`,
-        }),
-      );
-      return created.ARN as string;
-    } catch (error) {
-      if (!(error instanceof ResourceExistsException)) throw error;
-    }
-    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
-    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
-    return this.putValue(existing.ARN as string, json);
+    return this.createOrTakeOver(
+      this.nameOf(destinationId),
+      json,
+      `API key of Pushrail webhook destination ${destinationId} (posted to the management API)`,
+    );
   }
 
   /**
@@ -70,23 +59,11 @@ export class OwnedSecrets {
    * name: a new secret, or a new version of the one there (a rotation, or an earlier destination's).
    */
   public async storeSigningSecrets(destinationId: string, value: SigningSecrets): Promise<string> {
-    const name = signingSecretName(this.namePrefix, destinationId);
-    const json = JSON.stringify(value);
-    try {
-      const created = await this.client.send(
-        new CreateSecretCommand({
-          Name: name,
-          SecretString: json,
-          Description: `Standard Webhooks signing secret of Pushrail destination ${destinationId}`,
-        }),
-      );
-      return created.ARN as string;
-    } catch (error) {
-      if (!(error instanceof ResourceExistsException)) throw error;
-    }
-    const existing = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
-    if (existing.DeletedDate) await this.client.send(new RestoreSecretCommand({ SecretId: name }));
-    return this.putValue(existing.ARN as string, json);
+    return this.createOrTakeOver(
+      signingSecretName(this.namePrefix, destinationId),
+      JSON.stringify(value),
+      `Standard Webhooks signing secret of Pushrail destination ${destinationId}`,
+    );
   }
 
   /** A webhook's signing secrets as stored, or undefined when there are none (yet). */
@@ -116,14 +93,21 @@ export class OwnedSecrets {
       ...(keys.sessionToken ? { sessionToken: keys.sessionToken } : {}),
     });
     if (existingArn) return this.putValue(existingArn, value);
-    const name = this.nameOf(destinationId);
+    return this.createOrTakeOver(
+      this.nameOf(destinationId),
+      value,
+      `Access keys of Pushrail destination ${destinationId} (posted to the management API)`,
+    );
+  }
+
+  /**
+   * A new secret of that name, or, when one exists (an earlier destination's of the same id, even one
+   * scheduled for deletion: restored first), a new version of it. Answers the secret's ARN.
+   */
+  private async createOrTakeOver(name: string, value: string, description: string): Promise<string> {
     try {
       const created = await this.client.send(
-        new CreateSecretCommand({
-          Name: name,
-          SecretString: value,
-          Description: `Access keys of Pushrail destination ${destinationId} (posted to the management API)`,
-        }),
+        new CreateSecretCommand({ Name: name, SecretString: value, Description: description }),
       );
       return created.ARN as string;
     } catch (error) {
