@@ -1,7 +1,8 @@
-import { type ApiTarget, ManagementApi } from './api-client.js';
-import { type Io, orApiError, redact, table, text } from './destinations/output.js';
+import { ManagementApi } from './api-client.js';
+import { orApiError, redact, table, text } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
 import {
+  type ApiCommandDeps,
   chooseTarget,
   localStateExists,
   parseCommandArgs,
@@ -88,13 +89,6 @@ export function parseAuditArgs(
   };
 }
 
-export interface AuditDeps {
-  readonly io: Io;
-  readonly localStateExists?: (dir: string) => boolean;
-  readonly resolveTarget?: (choice: TargetChoice) => Promise<ApiTarget>;
-  readonly fetch?: typeof fetch;
-}
-
 interface Entry {
   readonly at?: unknown;
   readonly who?: unknown;
@@ -106,7 +100,7 @@ interface Entry {
 }
 
 /** `npx pushrail audit …`: answers the exit code (0 ok, 1 failure, 2 bad usage). */
-export async function runAudit(args: readonly string[], deps: AuditDeps): Promise<number> {
+export async function runAudit(args: readonly string[], deps: ApiCommandDeps): Promise<number> {
   const { io } = deps;
   try {
     const command = parseAuditArgs(args, deps.localStateExists ?? localStateExists);

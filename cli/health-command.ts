@@ -1,7 +1,8 @@
-import { type ApiTarget, ManagementApi } from './api-client.js';
-import { type Io, orApiError, printJson, table, text } from './destinations/output.js';
+import { ManagementApi } from './api-client.js';
+import { orApiError, printJson, table, text } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
 import {
+  type ApiCommandDeps,
   chooseTarget,
   localStateExists,
   parseCommandArgs,
@@ -62,13 +63,6 @@ export function parseHealthArgs(
   };
 }
 
-export interface HealthDeps {
-  readonly io: Io;
-  readonly localStateExists?: (dir: string) => boolean;
-  readonly resolveTarget?: (choice: TargetChoice) => Promise<ApiTarget>;
-  readonly fetch?: typeof fetch;
-}
-
 /** One destination's health as the API answers it (DESIGN.md "Trace, health, audit"). */
 interface Health {
   readonly destinationId?: string;
@@ -89,7 +83,7 @@ interface Health {
 }
 
 /** `npx pushrail health …`: answers the exit code (0 ok, 1 failure, 2 bad usage). */
-export async function runHealth(args: readonly string[], deps: HealthDeps): Promise<number> {
+export async function runHealth(args: readonly string[], deps: ApiCommandDeps): Promise<number> {
   const { io } = deps;
   try {
     const command = parseHealthArgs(args, deps.localStateExists ?? localStateExists);

@@ -4,6 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { ApiTarget, Credentials } from './api-client.js';
+import type { Io } from './destinations/output.js';
 import { UsageError } from './usage-error.js';
 
 /** Which Pushrail a command talks to: the local runtime, or a deployed stack (as `replay` chooses). */
@@ -16,6 +17,17 @@ export interface TargetFlags {
   readonly local?: boolean;
   readonly 'state-dir'?: string;
   readonly region?: string;
+}
+
+/**
+ * What a command that talks to the API takes besides its arguments: where it prints, and (for tests)
+ * how it finds the local runtime, resolves the target and calls it.
+ */
+export interface ApiCommandDeps {
+  readonly io: Io;
+  readonly localStateExists?: (dir: string) => boolean;
+  readonly resolveTarget?: (choice: TargetChoice) => Promise<ApiTarget>;
+  readonly fetch?: typeof fetch;
 }
 
 /** The flags of every command that talks to the API: which Pushrail (`chooseTarget`), and --help. */

@@ -1,8 +1,9 @@
 import type { Trace, TraceDelivery } from '../lambdas/core/trace.js';
-import { type ApiTarget, ManagementApi } from './api-client.js';
-import { type Io, orApiError, printJson } from './destinations/output.js';
+import { ManagementApi } from './api-client.js';
+import { orApiError, printJson } from './destinations/output.js';
 import { UsageError } from './replay-command.js';
 import {
+  type ApiCommandDeps,
   chooseTarget,
   localStateExists,
   parseCommandArgs,
@@ -54,15 +55,8 @@ export function parseTraceArgs(
   };
 }
 
-export interface TraceDeps {
-  readonly io: Io;
-  readonly localStateExists?: (dir: string) => boolean;
-  readonly resolveTarget?: (choice: TargetChoice) => Promise<ApiTarget>;
-  readonly fetch?: typeof fetch;
-}
-
 /** `npx pushrail trace <eventId>`: answers the exit code (0 found, 1 not found or failure, 2 bad usage). */
-export async function runTrace(args: readonly string[], deps: TraceDeps): Promise<number> {
+export async function runTrace(args: readonly string[], deps: ApiCommandDeps): Promise<number> {
   const { io } = deps;
   try {
     const command = parseTraceArgs(args, deps.localStateExists ?? localStateExists);

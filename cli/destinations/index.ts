@@ -1,6 +1,6 @@
-import { type ApiTarget, ManagementApi } from '../api-client.js';
+import { ManagementApi } from '../api-client.js';
 import { UsageError } from '../replay-command.js';
-import { localStateExists, resolveApiTarget, type TargetChoice } from '../target.js';
+import { type ApiCommandDeps, localStateExists, resolveApiTarget } from '../target.js';
 import { runApply } from './apply.js';
 import {
   DESTINATIONS_HELP,
@@ -35,15 +35,8 @@ const COMMANDS: Record<
   apply: (command, api, io) => runApply(command, api, io),
 };
 
-export interface DestinationsDeps {
-  readonly io: Io;
-  readonly localStateExists?: (dir: string) => boolean;
-  readonly resolveTarget?: (choice: TargetChoice) => Promise<ApiTarget>;
-  readonly fetch?: typeof fetch;
-}
-
 /** `npx pushrail destinations …`: answers the exit code (0 ok, 1 failure, 2 bad usage). */
-export async function runDestinations(args: readonly string[], deps: DestinationsDeps): Promise<number> {
+export async function runDestinations(args: readonly string[], deps: ApiCommandDeps): Promise<number> {
   const { io } = deps;
   try {
     const parsed = parseDestinationsArgs(args, deps.localStateExists ?? localStateExists);
