@@ -2,6 +2,7 @@ import type { PushrailConfig } from '../lambdas/core/config.js';
 import { deliveryEnvironment } from '../lambdas/core/function-env.js';
 import { type Destination, deliverySettings } from '../lambdas/destinations/index.js';
 import type { Provisioned } from './provision.js';
+import { provisionedTable } from './provisioned-table.js';
 import type { PollerOptions } from './queue-poller.js';
 
 /**
@@ -22,11 +23,7 @@ export function localDeliveryEnvironment(
 ): Record<string, string> {
   const provisioned = context.provisioned.destinations[destination.id];
   if (!provisioned) throw new Error(`destination ${destination.id} was not provisioned`);
-  const table = (role: string) => {
-    const name = context.provisioned.tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(context.provisioned.tables, role);
   return deliveryEnvironment({
     destination,
     vendor: context.config.vendor,

@@ -5,6 +5,7 @@ import { routingTable } from '../lambdas/core/routing.js';
 import { createIngestHandler } from '../lambdas/ingest/handler.js';
 import type { ProxyHandler } from './api-server.js';
 import type { Provisioned } from './provision.js';
+import { provisionedTable } from './provisioned-table.js';
 
 export interface IngestSettings {
   readonly config: PushrailConfig;
@@ -29,9 +30,7 @@ export function ingestEnvironment(settings: IngestSettings): Record<string, stri
   const { config, namePrefix, provisioned } = settings;
   const tables: Record<string, string> = {};
   for (const table of TABLE_LIST) {
-    const name = provisioned.tables[table.role];
-    if (name === undefined) throw new Error(`table ${table.role} was not provisioned`);
-    tables[table.envVar] = name;
+    tables[table.envVar] = provisionedTable(provisioned.tables, table.role);
   }
   return {
     ...tables,

@@ -7,6 +7,7 @@ import type { Destination } from '../lambdas/destinations/index.js';
 import { clientConfig, type EmulatorTarget } from './aws-clients.js';
 import { pollerBatching } from './delivery-pollers.js';
 import { loadDeliveryModule } from './kind-modules.js';
+import { provisionedTable } from './provisioned-table.js';
 import { QueuePoller } from './queue-poller.js';
 
 /**
@@ -46,11 +47,7 @@ export function localMappingsEnvironment(values: {
   readonly vendor: string;
   readonly retentionDays: number;
 }): Record<string, string> {
-  const table = (role: string) => {
-    const name = values.tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(values.tables, role);
   return {
     ...tableDeliveryEnvironment({
       destinationsTable: table('destinations'),

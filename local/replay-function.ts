@@ -2,6 +2,7 @@ import type { PushrailConfig } from '../lambdas/core/config.js';
 import { REPLAY_ENV } from '../lambdas/core/function-env.js';
 import { createReplayHandler, type ReplayHandler } from '../lambdas/replay/handler.js';
 import type { Provisioned } from './provision.js';
+import { provisionedTable } from './provisioned-table.js';
 
 /** The replay function's timeout, as deployed (Lambda's maximum: long DLQ moves checkpoint and resume). */
 export const REPLAY_TIMEOUT_MS = 15 * 60 * 1000;
@@ -13,11 +14,7 @@ export function replayFunction(settings: {
   readonly provisioned: Provisioned;
 }): { name: string; handler: ReplayHandler; timeoutMs: number } {
   const { config, namePrefix, provisioned } = settings;
-  const table = (role: string) => {
-    const name = provisioned.tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(provisioned.tables, role);
   const env = {
     [REPLAY_ENV.eventsTable]: table('events'),
     [REPLAY_ENV.attemptsTable]: table('attempts'),

@@ -26,6 +26,7 @@ import {
   localMappingsEnvironment,
 } from './local-mappings.js';
 import { localTestSender } from './local-test-sender.js';
+import { provisionedTable } from './provisioned-table.js';
 
 /**
  * Destinations at runtime on the local runtime (DESIGN.md "Local runtime", "Management API"): the
@@ -74,11 +75,7 @@ export interface RuntimeDestinations {
 export function startRuntimeDestinations(options: RuntimeDestinationsOptions): RuntimeDestinations {
   const { config, namePrefix, target, tables } = options;
   const warn = options.warn ?? ((message: string) => console.warn(`warning: ${message}`));
-  const table = (role: string) => {
-    const name = tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(tables, role);
   const aws = clientConfig(target);
   const dynamodb = new DynamoDBClient(aws);
   const sqs = new SQSClient(aws);
@@ -236,11 +233,7 @@ export function localManagementEnvironment(values: {
   readonly accountId: string;
   readonly target: EmulatorTarget;
 }): Record<string, string> {
-  const table = (role: string) => {
-    const name = values.tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(values.tables, role);
   return {
     [MANAGEMENT_ENV.destinationsTable]: table('destinations'),
     [MANAGEMENT_ENV.auditTable]: table('audit'),

@@ -12,6 +12,7 @@ import {
 } from '../../lambdas/control/provisioner.js';
 import type { Destination } from '../../lambdas/destinations/index.js';
 import type { EmulatorTarget } from '../../local/aws-clients.js';
+import { provisionedTable } from '../../local/provisioned-table.js';
 import { localManagementEnvironment, provisionCustomerSide } from '../../local/runtime-destinations.js';
 import type { Handler } from './management.js';
 
@@ -66,11 +67,7 @@ export function apiDestinations(options: {
   readonly concurrency?: number;
 }): ApiDestinations {
   const { target, tables, namePrefix } = options;
-  const table = (role: string) => {
-    const name = tables[role];
-    if (!name) throw new Error(`table ${role} was not provisioned`);
-    return name;
-  };
+  const table = (role: string) => provisionedTable(tables, role);
   const aws = { endpoint: target.endpoint, region: target.region };
   const dynamodb = new DynamoDBClient(aws);
   const sqs = options.sqs ?? new SQSClient(aws);
