@@ -1,14 +1,18 @@
 import {
+  type AttributeValue,
   BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { decodeRecord, encodeRecord } from '../core/record-codec.js';
+import { itemSize } from './dynamodb-size.js';
 
-/** An accepted event as the event store keeps it. */
+/** An accepted event as the event store hands it out. */
 export interface StoredEvent {
   readonly eventId: string;
   readonly customerExternalId: string;
@@ -27,9 +31,111 @@ export interface StoredEvent {
   readonly expiresAt: number;
 }
 
-export type PutResult =
-  | { readonly created: true }
-  | { readonly created: false; readonly existing: StoredEvent };
+/**
+ * The ingest state kept in the event item itself: the event's Powertools idempotency record
+ * (adapters/event-idempotency.ts) is this item, so accepting an event costs one write, not three.
+ */
+export interface IngestState {
+  /** Absent once a failed attempt released the event (its retry may run again). */
+  readonly status?: 'INPROGRESS' | 'COMPLETED';
+  /** Epoch milliseconds after which an INPROGRESS attempt counts as dead (its invocation timed out). */
+  readonly inProgressExpiry?: number;
+  /** The completion marker the attempt's request writes once its fan-out is done. */
+  readonly completion?: string;
+}
+
+export type ClaimResult =
+  | { readonly claimed: true; readonly stored: StoredEvent }
+  | { readonly claimed: false; readonly stored: StoredEvent; readonly state: IngestState };
+
+/** The claim an attempt writes into the event item (adapters/event-idempotency.ts). */
+export interface Claim {
+  readonly inProgressExpiry: number;
+  readonly completion: string;
+}
+
+/**
+ * The item's attributes. Only what a reader needs beside the record is kept out of it: the fields the
+ * record already holds (customerExternalId, idempotencyKey, eventType, occurredAt) are read back from
+ * the record, since 100 bytes of copies would push a typical 1 KiB event into a second write unit.
+ */
+const ATTR = {
+  status: 'st',
+  inProgressExpiry: 'ipx',
+  completion: 'cm',
+} as const;
+
+/** The item an attempt writes for `event` (also what the item-size test and the benchmark measure). */
+export function eventItem(event: StoredEvent, claim?: Claim): Record<string, AttributeValue> {
+  return marshall(
+    {
+      eventId: event.eventId,
+      record: encodeRecord(event.record),
+      receivedAt: event.receivedAt,
+      bodyHash: event.bodyHash,
+      destinations: [...event.destinations],
+      expiresAt: event.expiresAt,
+      ...(claim
+        ? {
+            [ATTR.status]: 'INPROGRESS',
+            [ATTR.inProgressExpiry]: claim.inProgressExpiry,
+            [ATTR.completion]: claim.completion,
+          }
+        : {}),
+    },
+    { removeUndefinedValues: true },
+  );
+}
+
+/** Billed size of the event item as ingest writes it: one write unit per started KiB. */
+export function storedItemBytes(event: StoredEvent, claim: Claim): number {
+  return itemSize(eventItem(event, claim));
+}
+
+interface EventItem {
+  eventId: string;
+  record: string | Uint8Array;
+  receivedAt: string;
+  bodyHash: string;
+  destinations?: string[];
+  enqueued?: Set<string>;
+  expiresAt: number;
+  st?: 'INPROGRESS' | 'COMPLETED';
+  ipx?: number;
+  cm?: string;
+}
+
+/** An event item, as readers see it: the record inflated, the copied fields read from it. */
+export function storedEventOf(raw: Record<string, AttributeValue>): StoredEvent {
+  const item = unmarshall(raw) as EventItem;
+  const record = decodeRecord(item.record);
+  const fields = JSON.parse(record) as Pick<
+    StoredEvent,
+    'customerExternalId' | 'idempotencyKey' | 'eventType' | 'occurredAt'
+  >;
+  return {
+    eventId: item.eventId,
+    customerExternalId: fields.customerExternalId,
+    idempotencyKey: fields.idempotencyKey,
+    eventType: fields.eventType,
+    occurredAt: fields.occurredAt,
+    receivedAt: item.receivedAt,
+    bodyHash: item.bodyHash,
+    record,
+    destinations: [...(item.destinations ?? [])],
+    ...(item.enqueued ? { enqueued: item.enqueued } : {}),
+    expiresAt: item.expiresAt,
+  };
+}
+
+function stateOf(raw: Record<string, AttributeValue>): IngestState {
+  const item = unmarshall(raw) as EventItem;
+  return {
+    ...(item.st ? { status: item.st } : {}),
+    ...(item.ipx !== undefined ? { inProgressExpiry: item.ipx } : {}),
+    ...(item.cm ? { completion: item.cm } : {}),
+  };
+}
 
 /** The DynamoDB event store (table `events`, key `eventId`). */
 export class EventStore {
@@ -39,26 +145,133 @@ export class EventStore {
   ) {}
 
   /**
-   * Stores the event unless its eventId is already there, in one conditional write. On a condition
-   * failure DynamoDB hands back the existing item, so a producer's retry costs no extra read.
+   * Stores the event and claims it for this attempt, in one conditional write: when the event is new,
+   * or is stored already with the same body and no live claim (a failed attempt released it, or its
+   * retention ran out). The bytes stored first win (`if_not_exists`), so a retry enqueues exactly what
+   * the first attempt did. Otherwise DynamoDB hands back the item, so a duplicate costs no extra read.
    */
-  public async putIfAbsent(event: StoredEvent): Promise<PutResult> {
+  public async claim(event: StoredEvent, claim: Claim, nowSeconds: number): Promise<ClaimResult> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ eventId: event.eventId }),
+          UpdateExpression:
+            'SET #r = if_not_exists(#r, :r), receivedAt = if_not_exists(receivedAt, :ra), ' +
+            'bodyHash = if_not_exists(bodyHash, :bh), destinations = if_not_exists(destinations, :d), ' +
+            'expiresAt = :exp, #st = :ip, #ipx = :ipx, #cm = :cm',
+          ConditionExpression:
+            'attribute_not_exists(eventId) OR ((attribute_not_exists(#st) OR expiresAt < :now) AND bodyHash = :bh)',
+          ExpressionAttributeNames: {
+            '#r': 'record',
+            '#st': ATTR.status,
+            '#ipx': ATTR.inProgressExpiry,
+            '#cm': ATTR.completion,
+          },
+          ExpressionAttributeValues: marshall({
+            ':r': encodeRecord(event.record),
+            ':ra': event.receivedAt,
+            ':bh': event.bodyHash,
+            ':d': [...event.destinations],
+            ':exp': event.expiresAt,
+            ':ip': 'INPROGRESS',
+            ':ipx': claim.inProgressExpiry,
+            ':cm': claim.completion,
+            ':now': nowSeconds,
+          }),
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { claimed: true, stored: storedEventOf(out.Attributes ?? {}) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException && error.Item) {
+        return { claimed: false, stored: storedEventOf(error.Item), state: stateOf(error.Item) };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Stores an event with no ingest claim, unless its eventId is there already. For tools and tests that
+   * seed the store; ingest itself claims (above).
+   */
+  public async putIfAbsent(event: StoredEvent): Promise<boolean> {
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ ...event, enqueued: undefined }, { removeUndefinedValues: true }),
+          Item: eventItem(event),
           ConditionExpression: 'attribute_not_exists(eventId)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { created: true };
+      return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException && error.Item) {
-        return { created: false, existing: unmarshall(error.Item) as StoredEvent };
-      }
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /**
+   * Takes over an attempt that died in progress (its claim expired): a compare-and-set on the dead
+   * claim's expiry, so of two retries racing for it exactly one wins. Undefined when it lost.
+   */
+  public async takeOver(eventId: string, dead: number, claim: Claim): Promise<StoredEvent | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ eventId }),
+          UpdateExpression: 'SET #ipx = :ipx, #cm = :cm',
+          ConditionExpression: '#st = :ip AND #ipx = :dead',
+          ExpressionAttributeNames: {
+            '#st': ATTR.status,
+            '#ipx': ATTR.inProgressExpiry,
+            '#cm': ATTR.completion,
+          },
+          ExpressionAttributeValues: marshall({
+            ':ip': 'INPROGRESS',
+            ':dead': dead,
+            ':ipx': claim.inProgressExpiry,
+            ':cm': claim.completion,
+          }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return storedEventOf(out.Attributes ?? {});
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /** Releases a failed attempt's claim; the stored event stays, so the retry enqueues the same bytes. */
+  public async release(eventId: string): Promise<void> {
+    await this.client
+      .send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ eventId }),
+          UpdateExpression: 'REMOVE #st, #ipx, #cm',
+          ConditionExpression: 'attribute_exists(eventId)',
+          ExpressionAttributeNames: {
+            '#st': ATTR.status,
+            '#ipx': ATTR.inProgressExpiry,
+            '#cm': ATTR.completion,
+          },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
+  }
+
+  /** The event and its ingest state, strongly consistent; undefined when it is not stored. */
+  public async get(eventId: string): Promise<{ stored: StoredEvent; state: IngestState } | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ eventId }), ConsistentRead: true }),
+    );
+    return out.Item ? { stored: storedEventOf(out.Item), state: stateOf(out.Item) } : undefined;
   }
 
   /**
@@ -87,6 +300,16 @@ export interface StoredRouting {
   readonly destinations: readonly string[];
 }
 
+function routingOf(raw: Record<string, AttributeValue>): StoredRouting {
+  const item = unmarshall(raw) as Pick<EventItem, 'eventId' | 'record' | 'receivedAt' | 'destinations'>;
+  return {
+    eventId: item.eventId,
+    record: decodeRecord(item.record),
+    receivedAt: item.receivedAt,
+    destinations: [...(item.destinations ?? [])],
+  };
+}
+
 /** Reads stored events (record and routing) by id; ids not in the store are absent from the map. */
 export async function getStoredRouting(
   client: DynamoDBClient,
@@ -109,7 +332,7 @@ export async function getStoredRouting(
         }),
       );
       for (const item of res.Responses?.[tableName] ?? []) {
-        const stored = unmarshall(item) as StoredRouting;
+        const stored = routingOf(item);
         out.set(stored.eventId, stored);
       }
       keys = res.UnprocessedKeys?.[tableName]?.Keys ?? [];
@@ -162,7 +385,7 @@ export async function scanReceivedWindow(
     }),
   );
   return {
-    items: (res.Items ?? []).map((i) => unmarshall(i) as StoredRouting),
+    items: (res.Items ?? []).map(routingOf),
     cursor: res.LastEvaluatedKey ? unmarshall(res.LastEvaluatedKey) : undefined,
     scanned: res.ScannedCount ?? 0,
   };

@@ -21,6 +21,7 @@ import {
 } from '../core/trace.js';
 import type { DestinationStore } from './destination-store.js';
 import { itemSize, readUnits } from './dynamodb-size.js';
+import { storedEventOf } from './event-store.js';
 import { TRACE_KEYS } from './trace-log.js';
 
 /** What a trace read: requests, read units as AWS bills them by size, and what DynamoDB reported. */
@@ -65,18 +66,9 @@ export class TraceReader {
     );
     meter.add(got.Item ? [got.Item] : [], got.ConsumedCapacity);
     if (!got.Item) return undefined;
-    const stored = unmarshall(got.Item) as {
-      eventId: string;
-      customerExternalId: string;
-      idempotencyKey: string;
-      eventType: string;
-      occurredAt: string;
-      receivedAt: string;
-      record: string;
-      destinations?: string[] | Set<string>;
-    };
+    const stored = storedEventOf(got.Item);
     const record = JSON.parse(stored.record) as { correlationId?: string; payload?: unknown };
-    const routed = [...(stored.destinations ?? [])];
+    const routed = [...stored.destinations];
     const bucket = receiptBucket(stored.receivedAt);
 
     const [failures, delivered, states] = await Promise.all([

@@ -20,7 +20,11 @@ export interface TableDescription {
 export const TABLES = {
   /** The event store: one item per accepted event, keyed by its derived eventId. */
   events: { role: 'events', partitionKey: 'eventId', ttlAttribute: 'expiresAt', envVar: 'EVENTS_TABLE' },
-  /** Powertools idempotency records for ingest (its default key and expiry attribute names). */
+  /**
+   * Ingest's completion markers (adapters/event-idempotency.ts: one per request, the eventIds whose
+   * fan-out finished), with Powertools' default key and expiry attribute names. The events' own
+   * idempotency records live in their event items.
+   */
   idempotency: {
     role: 'idempotency',
     partitionKey: 'id',

@@ -7,6 +7,7 @@ import {
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { CompletionMarkers, IdempotentIngestInput } from '../adapters/event-idempotency.js';
 import type { EventStore, StoredEvent } from '../adapters/event-store.js';
 import { QueueFanout } from '../adapters/queue-fanout.js';
 import type { RouteSource } from '../adapters/route-cache.js';
@@ -42,7 +43,9 @@ export interface AcceptEventsDeps {
    */
   readonly routes: RouteSource;
   readonly retentionDays: number;
+  /** Powertools' persistence: the event items and completion markers (adapters/event-idempotency.ts). */
   readonly persistenceStore: BasePersistenceLayer;
+  readonly markers: CompletionMarkers;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
@@ -53,13 +56,6 @@ interface IdempotentResult {
   readonly destinations: string[];
   readonly duplicate?: boolean;
   [key: string]: unknown;
-}
-
-/** What Powertools hashes: the key pair, and the body hash it compares for "same key, other body". */
-interface IdempotencyInput {
-  readonly customerExternalId: string;
-  readonly idempotencyKey: string;
-  readonly bodyHash: string;
 }
 
 interface PerEvent {
@@ -76,9 +72,10 @@ const IDEMPOTENCY_KEY_PREFIX = 'pushrail-ingest';
  * queue, under a Powertools idempotency record keyed on (customerExternalId, idempotencyKey).
  *
  * An event's record only becomes COMPLETED after all its enqueues succeeded; if any failed, the
- * function throws, Powertools deletes the in-progress record, and the producer's retry runs again:
+ * function throws, Powertools releases the in-progress claim, and the producer's retry runs again:
  * it finds the stored event (same eventId, same receivedAt, same bytes) and enqueues it to the
- * destinations the failed attempt did not reach (invariant 2).
+ * destinations the failed attempt did not reach (invariant 2). The record is the event item itself
+ * (adapters/event-idempotency.ts), so the store and the claim are one write.
  */
 export function createAcceptEvents(deps: AcceptEventsDeps) {
   const now = deps.now ?? (() => new Date());
@@ -90,39 +87,40 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
     responseHook: (response) => ({ ...(response as IdempotentResult), duplicate: true }),
   });
 
-  async function acceptOne(input: IdempotencyInput, perEvent: PerEvent): Promise<IdempotentResult> {
-    const { event } = perEvent.valid;
-    const eventId = deriveEventId(input.customerExternalId, input.idempotencyKey);
-    const routed = route(perEvent.routes, event);
+  /** The event as this attempt would store it; a retry finds the first attempt's bytes instead. */
+  function candidateOf(valid: ValidEvent, bodyHash: string, routes: RouteIndex): StoredEvent {
+    const { event } = valid;
+    const eventId = deriveEventId(event.customerExternalId, event.idempotencyKey);
     const receivedAt = now().toISOString();
     const record: EventRecord = { ...event, eventId, receivedAt };
-    const candidate: StoredEvent = {
+    return {
       eventId,
       customerExternalId: event.customerExternalId,
       idempotencyKey: event.idempotencyKey,
       eventType: event.eventType,
       occurredAt: event.occurredAt,
       receivedAt,
-      bodyHash: input.bodyHash,
+      bodyHash,
       record: canonicalJson(record),
-      destinations: routed.map((r) => r.destinationId),
+      destinations: route(routes, event).map((r) => r.destinationId),
       expiresAt: Math.floor(now().getTime() / 1000) + deps.retentionDays * DAY_SECONDS,
     };
+  }
 
-    let stored = candidate;
-    let alreadyEnqueued = new Set<string>();
-    const put = await deps.store.putIfAbsent(candidate);
-    if (!put.created) {
-      // A retry of an attempt that stored the event but did not finish its fan-out — or, once the
-      // idempotency record has expired, the same key again. Either way the stored bytes win.
-      if (put.existing.bodyHash !== input.bodyHash) {
-        throw new IdempotencyConflictError([
-          { field: 'idempotencyKey', message: 'already used with a different body' },
-        ]);
-      }
-      stored = put.existing;
-      alreadyEnqueued = new Set(put.existing.enqueued ?? []);
+  /**
+   * Runs once the event is stored and claimed (adapters/event-idempotency.ts writes both in one write):
+   * enqueues it to every routed destination its earlier attempts did not reach.
+   */
+  async function acceptOne(input: IdempotentIngestInput, perEvent: PerEvent): Promise<IdempotentResult> {
+    const { eventId } = input.attempt;
+    const stored = input.attempt.stored ?? input.attempt.candidate;
+    // Same key, other body, once the stored event's retention ran out: the stored bytes still win.
+    if (stored.bodyHash !== input.bodyHash) {
+      throw new IdempotencyConflictError([
+        { field: 'idempotencyKey', message: 'already used with a different body' },
+      ]);
     }
+    const alreadyEnqueued = new Set(stored.enqueued ?? []);
 
     // A retry enqueues to the destinations the stored event was routed to, less those already reached
     // and those no longer routed (deleted since: their queue may be draining or gone).
@@ -199,15 +197,22 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
 
       const unique = [...firstIndexByKey.values()];
       const fanout = new QueueFanout(deps.sqs, deps.queueUrlBase, unique.length);
+      const completions = deps.markers.forRequest(unique.length);
       const settled = await Promise.all(
         unique.map(async (i): Promise<EventOutcome> => {
           const valid = events[i] as ValidEvent;
           const participant = fanout.participant();
+          const completion = completions();
           try {
-            const input: IdempotencyInput = {
+            const input: IdempotentIngestInput = {
               customerExternalId: valid.event.customerExternalId,
               idempotencyKey: valid.event.idempotencyKey,
               bodyHash: hashes[i] as string,
+              attempt: {
+                eventId: deriveEventId(valid.event.customerExternalId, valid.event.idempotencyKey),
+                candidate: candidateOf(valid, hashes[i] as string, routes),
+                completion,
+              },
             };
             const result = (await idempotentAccept(input, {
               valid,
@@ -226,6 +231,7 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
             return { ok: false, error: toHttpError(error, i, deps.logger) };
           } finally {
             participant.finish();
+            completion.finish();
           }
         }),
       );

@@ -1,10 +1,10 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { DestinationStore } from '../adapters/destination-store.js';
+import { CompletionMarkers, EventItemPersistence } from '../adapters/event-idempotency.js';
 import { EventStore } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
 import {
@@ -19,7 +19,7 @@ import { INGEST_ENV } from '../core/function-env.js';
 import { parseIngestRequest } from '../core/ingest-request.js';
 import { correlationIdsOf, eventIdsField } from '../core/log-summary.js';
 import { jsonOf, readEnv } from '../core/read-env.js';
-import { queueNames } from '../core/resources.js';
+import { DAY_SECONDS, queueNames } from '../core/resources.js';
 import { createAcceptEvents, type EventOutcome } from './accept-events.js';
 import { errorResponse, outcomesResponse } from './responses.js';
 
@@ -65,16 +65,20 @@ export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): In
   const sqs = new SQSClient(clientConfig);
   const routes = routeSource(source, dynamodb, logger);
 
+  const store = new EventStore(dynamodb, env[INGEST_ENV.eventsTable]);
+  const markers = new CompletionMarkers(
+    dynamodb,
+    env[INGEST_ENV.idempotencyTable],
+    env[INGEST_ENV.retentionDays] * DAY_SECONDS,
+  );
   const ingest = createAcceptEvents({
-    store: new EventStore(dynamodb, env[INGEST_ENV.eventsTable]),
+    store,
     sqs,
     queueUrlBase: env[INGEST_ENV.queueUrlBase],
     routes,
     retentionDays: env[INGEST_ENV.retentionDays],
-    persistenceStore: new DynamoDBPersistenceLayer({
-      tableName: env[INGEST_ENV.idempotencyTable],
-      awsSdkV3Client: dynamodb,
-    }),
+    persistenceStore: new EventItemPersistence(store, markers),
+    markers,
     logger,
   });
   return (event, context) => handle(event, context, { logger, ingest });

@@ -1,10 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  ScanCommand,
-  waitUntilTableExists,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import {
   DeleteEventBusCommand,
   EventBridgeClient,
@@ -18,7 +13,6 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
@@ -38,6 +32,7 @@ import { queueArn } from '../../local/queues.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
 import { seedEvent } from '../support/seed-event.js';
+import { scanStoredEvents } from '../support/stored-events.js';
 
 /**
  * The EventBridge sender on moto: the real ingest handler fans events out to the destination queues,
@@ -264,16 +259,11 @@ async function readAll(queueUrl: string, client: SQSClient = customerSqs()): Pro
 
 async function storedRecord(eventId: string): Promise<Record<string, unknown>> {
   const dynamodb = new DynamoDBClient({ endpoint: inject('awsEndpoint'), region: 'us-east-1' });
-  const out = await dynamodb.send(
-    new ScanCommand({
-      TableName: harness.tables.events,
-      FilterExpression: 'eventId = :id',
-      ExpressionAttributeValues: { ':id': { S: eventId } },
-    }),
+  const stored = (await scanStoredEvents(dynamodb, harness.tables.events as string)).find(
+    (e) => e.eventId === eventId,
   );
-  const item = out.Items?.[0];
-  if (!item) throw new Error(`event ${eventId} is not stored`);
-  return JSON.parse(unmarshall(item).record as string);
+  if (!stored) throw new Error(`event ${eventId} is not stored`);
+  return JSON.parse(stored.record);
 }
 
 /** The ExternalIds the senders' AssumeRole requests carried (moto does not check them). */

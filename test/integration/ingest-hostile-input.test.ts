@@ -1,8 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
@@ -11,6 +10,7 @@ import { type ApiServer, startApiServer } from '../../local/api-server.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
 import { seedEvent } from '../support/seed-event.js';
+import { scanStoredEvents } from '../support/stored-events.js';
 
 /**
  * Hostile and malformed requests against the real ingest handler on moto, called as API Gateway
@@ -154,14 +154,8 @@ async function drain(destinationId: string): Promise<string[]> {
 
 /** Stored events whose idempotencyKey starts with `prefix`. */
 async function storedWithPrefix(prefix: string) {
-  const out = await dynamodb().send(
-    new ScanCommand({
-      TableName: harness.tables.events,
-      FilterExpression: 'begins_with(idempotencyKey, :p)',
-      ExpressionAttributeValues: { ':p': { S: prefix } },
-    }),
-  );
-  return (out.Items ?? []).map((i) => unmarshall(i));
+  const items = await scanStoredEvents(dynamodb(), harness.tables.events as string);
+  return items.filter((i) => i.idempotencyKey.startsWith(prefix));
 }
 
 const withKey = (key: string, patch: Record<string, unknown> = {}) => ({

@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { EventStore, type StoredEvent } from '../../lambdas/adapters/event-store.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { parseConfig } from '../../lambdas/core/config.js';
@@ -11,6 +12,7 @@ import { deriveEventId } from '../../lambdas/core/event-id.js';
 import { FaultProxy, jsonError, op } from '../support/fault-proxy.js';
 import { type IngestHarness, startIngestHarness } from '../support/ingest-harness.js';
 import { seedEvent } from '../support/seed-event.js';
+import { scanStoredEvents } from '../support/stored-events.js';
 
 const config: PushrailConfig = parseConfig({
   vendor: 'acme',
@@ -87,7 +89,7 @@ beforeEach(async () => {
 });
 
 let requestCounter = 0;
-function post(body: unknown, options: { apiKey?: boolean; contentType?: string } = {}) {
+function post(body: unknown, options: { apiKey?: boolean; contentType?: string; remainingMs?: number } = {}) {
   requestCounter += 1;
   const event = {
     httpMethod: 'POST',
@@ -109,7 +111,7 @@ function post(body: unknown, options: { apiKey?: boolean; contentType?: string }
   const context = {
     awsRequestId: `aws-${requestCounter}`,
     functionName: 'pushrail-ingest',
-    getRemainingTimeInMillis: () => 29_000,
+    getRemainingTimeInMillis: () => options.remainingMs ?? 29_000,
   } as unknown as Context;
   return handler(event, context).then((r) => ({ status: r.statusCode, body: JSON.parse(r.body) }));
 }
@@ -135,31 +137,16 @@ async function drain(destinationId: string): Promise<string[]> {
   }
 }
 
+/** The stored events of one idempotencyKey, as the event store reads them back (record inflated). */
 async function storedItems(idempotencyKey: string) {
-  const out = await dynamodb().send(
-    new ScanCommand({
-      TableName: harness.tables.events,
-      FilterExpression: 'idempotencyKey = :k',
-      ExpressionAttributeValues: { ':k': { S: idempotencyKey } },
-    }),
-  );
-  return (out.Items ?? []).map((i) => unmarshall(i));
+  const items = await scanStoredEvents(dynamodb(), harness.tables.events as string);
+  return items.filter((i) => i.idempotencyKey === idempotencyKey);
 }
 
-/** Every record in the idempotency table (one test run's table: a few dozen items). */
+/** Every item in the idempotency table (one test run's table: completion markers, a few dozen). */
 async function idempotencyRecords() {
   const out = await dynamodb().send(new ScanCommand({ TableName: harness.tables.idempotency }));
   return (out.Items ?? []).map((i) => unmarshall(i));
-}
-
-/**
- * The id Powertools gives an event's idempotency record (BasePersistenceLayer.getHashedIdempotencyKey):
- * the key prefix, `#`, and the base64 MD5 of the JSON of what `eventKeyJmesPath` selects. The prefix is
- * written out, not imported: changing it would forget every key accepted before the change.
- */
-function idempotencyRecordId(customerExternalId: string, idempotencyKey: string): string {
-  const selected = JSON.stringify([customerExternalId, idempotencyKey]);
-  return `pushrail-ingest#${createHash('md5').update(selected).digest('base64')}`;
 }
 
 const withKey = (key: string, patch: Record<string, unknown> = {}) => ({
@@ -181,7 +168,7 @@ describe('POST /v1/events on moto', () => {
 
     const items = await storedItems(seedEvent.idempotencyKey);
     expect(items).toHaveLength(1);
-    const record = JSON.parse(items[0]?.record);
+    const record = JSON.parse(items[0]?.record as string);
     expect(record).toMatchObject({ ...seedEvent, eventId });
     expect(Date.parse(record.receivedAt)).not.toBeNaN();
 
@@ -230,7 +217,7 @@ describe('POST /v1/events on moto', () => {
     expect(await drain('s3-archive')).toEqual([]);
     const items = await storedItems(key);
     expect(items).toHaveLength(1);
-    expect(JSON.parse(items[0]?.record).payload).toEqual(seedEvent.payload);
+    expect(JSON.parse(items[0]?.record as string).payload).toEqual(seedEvent.payload);
   });
 
   it('answers 409 for one key used twice with different bodies in one batch, storing nothing', async () => {
@@ -339,9 +326,10 @@ describe('POST /v1/events on moto', () => {
   });
 
   it('keeps the idempotency record of an accepted event and none of a failed one', async () => {
+    // The record lives in the event item (adapters/event-idempotency.ts): its claim, and the request's
+    // completion marker listing the event once its fan-out finished.
     const key = `records-${randomUUID()}`;
     const eventId = deriveEventId(seedEvent.customerExternalId, key);
-    const recordId = idempotencyRecordId(seedEvent.customerExternalId, key);
     const fault = proxy.inject(op('AmazonSQS.SendMessageBatch'), jsonError(500, 'InternalError'));
     expect((await post(withKey(key))).status).toBe(503);
     fault.times = 0;
@@ -349,18 +337,119 @@ describe('POST /v1/events on moto', () => {
       new GetItemCommand({ TableName: harness.tables.events, Key: { eventId: { S: eventId } } }),
     );
     expect(stored.Item).toBeDefined();
-    // The failed attempt left no record for its key, so the retry runs instead of answering from one.
-    const afterFailure = await idempotencyRecords();
-    expect(afterFailure.filter((r) => r.id === recordId)).toEqual([]);
-    expect(afterFailure.filter((r) => JSON.stringify(r.data ?? null).includes(eventId))).toEqual([]);
+    // The failed attempt released its claim and no marker lists it, so the retry runs instead of
+    // answering from a record.
+    expect(stored.Item?.st).toBeUndefined();
+    const listing = (records: Record<string, unknown>[]) =>
+      records.filter((r) => r.events instanceof Set && r.events.has(eventId));
+    expect(listing(await idempotencyRecords())).toEqual([]);
 
     expect((await post(withKey(key))).status).toBe(202);
-    const afterRetry = (await idempotencyRecords()).filter((r) => r.id === recordId);
+    const afterRetry = listing(await idempotencyRecords());
     expect(afterRetry).toHaveLength(1);
-    expect(afterRetry[0]?.status).toBe('COMPLETED');
-    expect(afterRetry[0]?.data).toEqual({
-      eventId,
-      destinations: ['s3-archive', 'bus'],
+    const claimed = await dynamodb().send(
+      new GetItemCommand({ TableName: harness.tables.events, Key: { eventId: { S: eventId } } }),
+    );
+    expect(claimed.Item?.cm?.S).toBe(afterRetry[0]?.id);
+    const again = await post(withKey(key));
+    expect(again.body).toEqual({ eventId, duplicate: true, destinations: ['s3-archive', 'bus'] });
+  });
+
+  it('answers a POST of a key whose first attempt is still fanning out with 503, and fans it out once (invariant 3)', async () => {
+    // Deterministic: the first attempt is held inside its fan-out (its claim written, its sends not
+    // answered) while two more POSTs of the key arrive. That two claims cannot both win is DynamoDB's
+    // conditional write, which moto (threaded, no item locks) does not reproduce under load.
+    const event = withKey(`concurrent-${randomUUID()}`);
+    const eventId = deriveEventId(event.customerExternalId, event.idempotencyKey);
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
     });
+    proxy.inject(op('AmazonSQS.SendMessageBatch'), { until: held }, 2);
+    const first = post(event);
+    while (proxy.calls('AmazonSQS.SendMessageBatch').length < 2) await new Promise((r) => setTimeout(r, 10));
+    const during = await Promise.all([post(event), post(event)]);
+    for (const a of during) {
+      expect(a).toMatchObject({ status: 503, body: { error: { code: 'RETRY_WITH_SAME_IDEMPOTENCY_KEY' } } });
+    }
+    release();
+    expect(await first).toEqual({
+      status: 202,
+      body: { eventId, duplicate: false, destinations: ['s3-archive', 'bus'] },
+    });
+    const retried = await post(event);
+    expect(retried.body).toEqual({ eventId, duplicate: true, destinations: ['s3-archive', 'bus'] });
+    expect(await drain('s3-archive')).toHaveLength(1);
+    expect(await drain('bus')).toHaveLength(1);
+  });
+
+  it("answers a retry after a lost 202, even one past the attempt's timeout, as a duplicate with no second message", async () => {
+    const event = withKey(`lost-202-${randomUUID()}`);
+    // The first answer never reaches the producer; its invocation had 1 ms left, so its claim is dead
+    // by the time the retry arrives, and only the completion marker says the fan-out finished.
+    const lost = await post(event, { remainingMs: 1 });
+    expect(lost.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 20));
+    const retried = await post(event);
+    expect(retried.status).toBe(202);
+    expect(retried.body).toEqual({ ...lost.body, duplicate: true });
+    expect(await drain('s3-archive')).toHaveLength(1);
+    expect(await drain('bus')).toHaveLength(1);
+    expect(await storedItems(event.idempotencyKey)).toHaveLength(1);
+  });
+
+  it('when the completion marker cannot be written, answers 503 and the retry still delivers the same bytes (invariant 2)', async () => {
+    const event = withKey(`no-marker-${randomUUID()}`);
+    const markerWrite = (r: { operation: string; body: string }) =>
+      r.operation === 'DynamoDB.PutItem' && JSON.parse(r.body).TableName === harness.tables.idempotency;
+    const fault = proxy.inject(markerWrite, jsonError(500, 'InternalServerError'));
+    const failed = await post(event, { remainingMs: 1 });
+    expect(failed.status).toBe(503);
+    fault.times = 0;
+    const first = { s3: await drain('s3-archive'), bus: await drain('bus') };
+    await new Promise((r) => setTimeout(r, 20));
+    // The dead attempt's claim is taken over and the fan-out runs again: at least once, same bytes.
+    const retried = await post(event);
+    expect(retried.status).toBe(202);
+    expect(retried.body.eventId).toBe(deriveEventId(event.customerExternalId, event.idempotencyKey));
+    const again = { s3: await drain('s3-archive'), bus: await drain('bus') };
+    expect([...first.s3, ...again.s3].length).toBeGreaterThanOrEqual(1);
+    expect(new Set([...first.s3, ...again.s3, ...first.bus, ...again.bus]).size).toBe(1);
+    expect((await post(event)).body.duplicate).toBe(true);
+    expect(await drain('s3-archive')).toEqual([]);
+  });
+
+  it('lets exactly one of two retries take over a dead claim', async () => {
+    const store = new EventStore(dynamodb(), harness.tables.events as string);
+    const key = `takeover-${randomUUID()}`;
+    const eventId = deriveEventId(seedEvent.customerExternalId, key);
+    const record = canonicalJson({
+      ...seedEvent,
+      idempotencyKey: key,
+      eventId,
+      receivedAt: new Date().toISOString(),
+    });
+    const stored: StoredEvent = {
+      eventId,
+      customerExternalId: seedEvent.customerExternalId,
+      idempotencyKey: key,
+      eventType: seedEvent.eventType,
+      occurredAt: seedEvent.occurredAt,
+      receivedAt: new Date().toISOString(),
+      bodyHash: 'h',
+      record,
+      destinations: ['s3-archive'],
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    };
+    const dead = Date.now() - 1000;
+    expect((await store.claim(stored, { inProgressExpiry: dead, completion: 'done#a' }, 0)).claimed).toBe(
+      true,
+    );
+    const takes = await Promise.all([
+      store.takeOver(eventId, dead, { inProgressExpiry: Date.now() + 60_000, completion: 'done#b' }),
+      store.takeOver(eventId, dead, { inProgressExpiry: Date.now() + 60_000, completion: 'done#c' }),
+    ]);
+    expect(takes.filter((t) => t !== undefined)).toHaveLength(1);
+    expect(takes.find((t) => t)?.record).toBe(record);
   });
 });

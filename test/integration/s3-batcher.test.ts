@@ -25,6 +25,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, Context, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from 'vitest';
 import type { DeliveryOptions as S3BatcherOptions } from '../../lambdas/adapters/customer-clients.js';
+import { storedEventOf } from '../../lambdas/adapters/event-store.js';
 import { decideRetry } from '../../lambdas/core/backoff.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
@@ -666,7 +667,7 @@ describe('S3 batcher on moto', () => {
     await clients.sqs().send(
       new SendMessageCommand({
         QueueUrl: queueUrlOf('again'),
-        MessageBody: unmarshall(stored.Item ?? {}).record as string,
+        MessageBody: storedEventOf(stored.Item ?? {}).record,
         MessageAttributes: { eventId: { DataType: 'String', StringValue: redelivered } },
       }),
     );
