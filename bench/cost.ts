@@ -6,8 +6,10 @@ import type { MeterSnapshot, OpTotals } from './aws-meter.js';
 import type { ModeResult } from './pipeline.js';
 import { type PriceFile, unitPrice } from './prices.js';
 
-/** lib/ingest-api.ts gives the ingest function 1024 MB (the consumers' sizes are in core/resources.ts). */
-export const INGEST_MEMORY_MB = 1024;
+/** The ingest function's memory (lib/ingest-api.ts; the consumers' sizes are in the kinds registry). */
+export { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
+
+import { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 
 /** START, END and REPORT lines Lambda writes per invocation (text format), about this many bytes. */
 const PLATFORM_LOG_BYTES = Buffer.byteLength(

@@ -20,6 +20,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { HttpError, IngestUnavailableError, InvalidApiKeyError } from '../lambdas/core/errors.js';
 import { INGEST_ENV } from '../lambdas/core/function-env.js';
+import { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 import { PushrailFunction } from './pushrail-function.js';
 import { nagResource, type RuntimeResources } from './runtime-resources.js';
 
@@ -112,7 +113,8 @@ export class IngestApi extends Construct {
       entry: 'lambdas/ingest/handler.ts',
       serviceName: 'pushrail-ingest',
       description: 'Pushrail ingest: validates, stores and enqueues events posted to /v1/events',
-      memorySize: 1024,
+      memorySize: INGEST_MEMORY_MB,
+      quietPlatformLogs: true,
       // API Gateway's integration timeout is 29 s: a longer run would be answered 504 anyway.
       timeout: Duration.seconds(29),
       logRetention,

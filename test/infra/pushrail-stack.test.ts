@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseVendorSettingsText } from '../../lambdas/core/config.js';
 import { InvalidApiKeyError } from '../../lambdas/core/errors.js';
 import { INGEST_ENV } from '../../lambdas/core/function-env.js';
-import { TABLES } from '../../lambdas/core/resources.js';
+import { INGEST_MEMORY_MB, TABLES } from '../../lambdas/core/resources.js';
 import { MISSING_CREDENTIALS } from '../../lib/ingest-api.js';
 import { PushrailStack } from '../../lib/pushrail-stack.js';
 import { SEED_CONFIG_INPUT, SEED_SETTINGS, synthStack, testApp } from './fixtures.js';
@@ -198,7 +198,8 @@ describe('PushrailStack', () => {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
-        MemorySize: 1024,
+        MemorySize: INGEST_MEMORY_MB,
+        LoggingConfig: { LogFormat: 'JSON', SystemLogLevel: 'WARN' },
         Timeout: 29,
         Environment: {
           Variables: {
