@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { FailureClass } from '../core/failure-classification.js';
+import { addDelta, type MinuteDelta, minuteOf, rollupDelta } from '../core/health-rollup.js';
 import type { DestinationType } from '../destinations/index.js';
 import { deliveryMetrics } from './delivery-metrics.js';
 import { HealthRollups } from './health-rollups.js';
@@ -33,6 +34,15 @@ export interface AttemptRecord {
   readonly responseBody?: string;
 }
 
+export interface AttemptLogOptions {
+  /**
+   * Holds health rollups until `flushRollups` (the delivery runtime flushes once per invocation): an
+   * EventBridge batch of 100 events makes 10 calls, so 10 attempt records but one rollup write.
+   * @default false: each record writes its rollup at once
+   */
+  readonly bufferRollups?: boolean;
+}
+
 /**
  * The per-attempt audit trail (table `attempts`, key destinationId + `<ISO time>#<id>`), so the
  * attempts of a destination read back in time order for health rollups. Never holds a secret.
@@ -40,24 +50,62 @@ export interface AttemptRecord {
 export class AttemptLog {
   /** Health's per-minute counters (adapters/health-rollups.ts), one UpdateItem beside each record. */
   private readonly rollups: HealthRollups;
+  /** With `bufferRollups`: what the records since the last flush add, by destination and minute. */
+  private readonly pending = new Map<string, { destinationId: string; at: Date; delta: MinuteDelta }>();
 
   public constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly retentionSeconds: number,
+    private readonly options: AttemptLogOptions = {},
   ) {
     this.rollups = new HealthRollups(client, tableName);
   }
 
-  /** Writes the record and, at the same time, its health rollup; rejects if either write failed. */
+  /**
+   * Writes the record and, at the same time, its health rollup; rejects if either write failed. With
+   * `bufferRollups`, the rollup waits for `flushRollups`.
+   */
   public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
     deliveryMetrics.record(attempt);
+    if (this.options.bufferRollups) {
+      this.buffer(attempt, at);
+      await this.put(attempt, at);
+      return;
+    }
     const [put, rollup] = await Promise.allSettled([this.put(attempt, at), this.rollups.add(attempt, at)]);
     if (put.status === 'rejected') throw put.reason;
     if (rollup.status === 'rejected')
       throw new Error('the attempt is recorded, but its health rollup was not updated', {
         cause: rollup.reason,
       });
+  }
+
+  /**
+   * Writes what the records since the last flush add to health: one UpdateItem per destination and
+   * minute, however many calls the batch made. Rejects if a write failed (those counts are lost: health
+   * is a view, never a delivery decision).
+   */
+  public async flushRollups(): Promise<void> {
+    const minutes = [...this.pending.values()];
+    this.pending.clear();
+    const results = await Promise.allSettled(
+      minutes.map((m) => this.rollups.addMinute(m.destinationId, m.at, m.delta)),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw new Error('health rollups were not updated', { cause: failed.reason });
+  }
+
+  private buffer(attempt: AttemptRecord, at: Date): void {
+    const delta = rollupDelta(attempt, at);
+    if (!delta) return;
+    const key = `${attempt.destinationId}\u0000${minuteOf(at)}`;
+    const pending = this.pending.get(key);
+    this.pending.set(key, {
+      destinationId: attempt.destinationId,
+      at: pending && pending.at > at ? pending.at : at,
+      delta: addDelta(pending?.delta, delta),
+    });
   }
 
   private async put(attempt: AttemptRecord, at: Date): Promise<void> {

@@ -166,7 +166,10 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   ) {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
-    this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
+    // Rollups once per invocation, flushed with the metrics (below).
+    this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds, {
+      bufferRollups: true,
+    });
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
@@ -222,9 +225,17 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
     // cannot check against its implementation.
     // Metrics are flushed once per invocation (one EMF line per dimension set), not per attempt.
     return (async (event: unknown, context: Context) =>
-      withMetricsFlush<unknown>(() =>
-        isTestSendRequest(event) ? this.testSend(event, sendTest) : sqsHandler(event as SQSEvent, context),
-      )) as ConsumerHandler;
+      withMetricsFlush<unknown>(async () => {
+        try {
+          return await (isTestSendRequest(event)
+            ? this.testSend(event, sendTest)
+            : sqsHandler(event as SQSEvent, context));
+        } finally {
+          await this.attempts
+            .flushRollups()
+            .catch((error: unknown) => this.logger.warn('could not update health rollups', { error }));
+        }
+      })) as ConsumerHandler;
   }
 
   /**

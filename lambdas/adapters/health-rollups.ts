@@ -6,7 +6,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import {
+  addDelta,
   LATENCY_BUCKETS,
+  type MinuteDelta,
   type MinuteRollup,
   minuteOf,
   type RollupAttempt,
@@ -64,6 +66,11 @@ export class HealthRollups {
   public async add(attempt: RollupAttempt & { readonly destinationId: string }, at: Date): Promise<void> {
     const delta = rollupDelta(attempt, at);
     if (!delta) return;
+    await this.addMinute(attempt.destinationId, at, addDelta(undefined, delta));
+  }
+
+  /** Adds what several attempts of one destination did in the minute of `at`: one UpdateItem. */
+  public async addMinute(destinationId: string, at: Date, delta: MinuteDelta): Promise<void> {
     const adds: string[] = [];
     const sets = ['expiresAt = :exp'];
     const values: Record<string, unknown> = {
@@ -75,10 +82,11 @@ export class HealthRollups {
         values[`:${field}`] = delta[field];
       }
     }
-    if (delta.latencyBucket !== undefined) {
-      adds.push(`l${delta.latencyBucket} :one`);
-      values[':one'] = 1;
-    }
+    delta.latency.forEach((count, bucket) => {
+      if (!count) return;
+      adds.push(`l${bucket} :l${bucket}`);
+      values[`:l${bucket}`] = count;
+    });
     if (delta.lastError) {
       sets.push('lastErrorAt = :errAt', 'lastErrorCode = :errCode', 'lastErrorReason = :errReason');
       values[':errAt'] = delta.lastError.at;
@@ -89,7 +97,7 @@ export class HealthRollups {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: marshall({
-          [PK]: healthPartition(attempt.destinationId),
+          [PK]: healthPartition(destinationId),
           [SK]: `${MINUTE_PREFIX}${minuteOf(at)}`,
         }),
         UpdateExpression: `SET ${sets.join(', ')}${adds.length > 0 ? ` ADD ${adds.join(', ')}` : ''}`,

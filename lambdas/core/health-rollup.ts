@@ -65,6 +65,40 @@ export interface RollupAttempt {
   readonly test?: boolean;
 }
 
+/**
+ * What several attempts add to one minute: the sum of their deltas (adapters/attempt-log.ts merges a
+ * delivery batch's attempts into one write per destination and minute).
+ */
+export interface MinuteDelta {
+  readonly delivered: number;
+  readonly failed: number;
+  readonly deadLettered: number;
+  readonly replayed: number;
+  /** Count per latency histogram bucket (index = bucket). */
+  readonly latency: readonly number[];
+  /** The latest of the attempts' errors. */
+  readonly lastError?: RollupDelta['lastError'];
+}
+
+/** `total` plus one attempt's delta (either may be absent). */
+export function addDelta(total: MinuteDelta | undefined, delta: RollupDelta): MinuteDelta {
+  const latency = [...(total?.latency ?? [])];
+  if (delta.latencyBucket !== undefined)
+    latency[delta.latencyBucket] = (latency[delta.latencyBucket] ?? 0) + 1;
+  const lastError =
+    delta.lastError && (!total?.lastError || delta.lastError.at >= total.lastError.at)
+      ? delta.lastError
+      : total?.lastError;
+  return {
+    delivered: (total?.delivered ?? 0) + delta.delivered,
+    failed: (total?.failed ?? 0) + delta.failed,
+    deadLettered: (total?.deadLettered ?? 0) + delta.deadLettered,
+    replayed: (total?.replayed ?? 0) + delta.replayed,
+    latency,
+    ...(lastError ? { lastError } : {}),
+  };
+}
+
 /** Reasons kept in a rollup: enough to tell the error, short enough for a small item. */
 export const ROLLUP_REASON_CHARS = 300;
 
