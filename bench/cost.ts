@@ -99,6 +99,8 @@ export interface FloorInputs {
   readonly recordBytes: readonly number[];
   /** Bytes of each event's item as the event store writes it (floorEventItemBytes). */
   readonly storedItemBytes: readonly number[];
+  /** Destinations each event is routed to: one queue each, and a seal per event on each S3 one. */
+  readonly destinations: { readonly s3: number; readonly all: number };
 }
 
 /**
@@ -290,7 +292,8 @@ export function costReport(
   const wru = tables.reduce((s, t) => s + t.wru, 0);
   const rru = tables.reduce((s, t) => s + t.rru, 0);
   const floorWru =
-    floor.storedItemBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0) + n * SEAL_WRITE_UNITS;
+    floor.storedItemBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0) +
+    n * floor.destinations.s3 * SEAL_WRITE_UNITS;
   add('dynamodbWrites', 'DynamoDB write request units', 'vendor', 'WRU', wru, wruPrice, floorWru);
   add('dynamodbReads', 'DynamoDB read request units', 'vendor', 'RRU', rru, rruPrice, 0);
   const legOfActor: Record<string, Leg> = {
@@ -312,7 +315,7 @@ export function costReport(
     if (key.includes(' SQS.') && !key.endsWith('(empty)')) sqsBilled += t.billed;
   }
   const messageBytes = floor.recordBytes.map((b) => b + MESSAGE_OVERHEAD_BYTES);
-  const queues = 2;
+  const queues = floor.destinations.all;
   add(
     'sqs',
     'SQS requests (64 KiB chunks)',
@@ -322,8 +325,8 @@ export function costReport(
     sqsPrice,
     queues * sqsFloor(run.eventsPerPost, messageBytes),
   );
-  // The two destination queues carry the same messages (every event is routed to both), so each leg
-  // takes half of the SQS requests: its queue's sends, receives and deletes.
+  // The destination queues carry the same messages (every event is routed to each), so each leg takes
+  // its queue's share of the SQS requests: its sends, receives and deletes.
   toLeg('s3', sqsBilled / queues, sqsPrice);
   toLeg('eventBridge', sqsBilled / queues, sqsPrice);
   // aws/dynamodb KMS requests are per cached table key (refreshed per caller every few minutes), SQS

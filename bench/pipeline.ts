@@ -286,7 +286,8 @@ function concurrencyFromEnv(): number | undefined {
 export const CHUNK_EVENTS = 1000;
 /**
  * The EventBridge poller's window while draining. The deployed 1 s would cut batches short only
- * because moto answers a ReceiveMessage in ~0.3 s; with a backlog, AWS fills the batch of 100 first.
+ * because moto answers a ReceiveMessage more slowly than AWS (and more so on a busy machine); with a
+ * backlog, AWS fills the batch of 100 first.
  */
 const DRAIN_WINDOW_SECONDS = 20;
 

@@ -172,6 +172,10 @@ function floorInputs(events: readonly CanonicalEvent[]): FloorInputs {
   return {
     recordBytes: records.map((r) => Buffer.byteLength(canonicalJson(r), 'utf8')),
     storedItemBytes: records.map(floorEventItemBytes),
+    destinations: {
+      s3: BENCH_CONFIG.destinations.filter((d) => d.type === 'S3').length,
+      all: BENCH_CONFIG.destinations.length,
+    },
   };
 }
 
@@ -333,7 +337,7 @@ function costRows(
       'requests at full batches (one per POST, one per maxEvents S3 batch, one per 100 EventBridge events); DynamoDB: one ' +
       'event-store write per started KiB of the stored event item (bench/cost.ts floorEventItemBytes: the record bytes ' +
       'until the event store exports its item size) and one seal write per event per S3 destination; SQS: on each of the ' +
-      '2 queues, each POST sends its own messages (a SendMessageBatch cannot span requests: one send per single-event POST), ' +
+      'queues (one per destination), each POST sends its own messages (a SendMessageBatch cannot span requests: one send per single-event POST), ' +
       'receives and deletes ten at a time, 64 KiB chunks; one S3 PUT per minimum object; one PutEvents entry per event. No ' +
       'floor for GB-s, logs or reads. Durations against moto on this machine (an estimate, not AWS); logs = Powertools ' +
       'lines measured + Lambda platform and API Gateway access lines estimated. Empty receives that end a drain are idle ' +
@@ -561,6 +565,7 @@ function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['m
 
 /** Where the run's time went, beside the baseline's (per 1,000 events, cost section only). */
 function runTimeRows(runs: readonly ModeResult[], baseline: Baseline, wallSeconds: number): Row[] {
+  if (runs.length === 0) return [];
   const rows: Row[] = [
     {
       kind: 'section',
