@@ -76,6 +76,8 @@ export interface MeterSnapshot {
    * records and health's rollups in the attempts table.
    */
   readonly tables: Record<string, TableUnits>;
+  /** The same units by the function that spent them, keyed `<actor> <role>` (to cost each leg apart). */
+  readonly tablesByActor: Record<string, { wru: number; rru: number }>;
   readonly invocations: Partial<Record<Actor, Invocations>>;
   readonly logs: Record<string, LogTotals>;
   readonly s3Objects: readonly { readonly key: string; readonly bytes: number; readonly lines: number }[];
@@ -144,6 +146,7 @@ export class AwsMeter {
   private recording = false;
   private ops = new Map<string, OpTotals>();
   private tables = new Map<string, TableUnits>();
+  private tablesByActor = new Map<string, { wru: number; rru: number }>();
   private invocations = new Map<Actor, Invocations>();
   private logs = new Map<string, LogTotals>();
   private s3Objects: { key: string; bytes: number; lines: number }[] = [];
@@ -226,6 +229,7 @@ export class AwsMeter {
   public start(): void {
     this.ops = new Map();
     this.tables = new Map();
+    this.tablesByActor = new Map();
     this.invocations = new Map();
     this.logs = new Map();
     this.s3Objects = [];
@@ -239,6 +243,7 @@ export class AwsMeter {
     return {
       ops: Object.fromEntries(this.ops),
       tables: Object.fromEntries(this.tables),
+      tablesByActor: Object.fromEntries(this.tablesByActor),
       invocations: Object.fromEntries(this.invocations),
       logs: Object.fromEntries(this.logs),
       s3Objects: this.s3Objects,
@@ -445,12 +450,24 @@ export class AwsMeter {
     const t = this.table(table);
     t.wru += units;
     t.writes += 1;
+    this.byActor(table).wru += units;
   }
 
   private read(table: string, units: number, count = 1): void {
     const t = this.table(table);
     t.rru += units;
     t.reads += count;
+    this.byActor(table).rru += units;
+  }
+
+  private byActor(table: string): { wru: number; rru: number } {
+    const key = `${this.scope.getStore() ?? 'other'} ${this.tableInfo.get(table)?.role ?? table}`;
+    let units = this.tablesByActor.get(key);
+    if (!units) {
+      units = { wru: 0, rru: 0 };
+      this.tablesByActor.set(key, units);
+    }
+    return units;
   }
 
   /** Write and read units by DynamoDB's size rules; a failed conditional write is billed too. */

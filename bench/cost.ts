@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { storedItemBytes } from '../lambdas/adapters/event-store.js';
+import { canonicalJson, sha256Hex } from '../lambdas/core/canonical.js';
+import type { EventRecord } from '../lambdas/core/event.js';
 import { MiB } from '../lambdas/core/limits.js';
 import { EVENTBRIDGE_BATCHING } from '../lambdas/destinations/eventbridge/kind.js';
 import { KINDS } from '../lambdas/destinations/index.js';
@@ -9,7 +13,7 @@ import { type PriceFile, unitPrice } from './prices.js';
 /** The ingest function's memory (lib/ingest-api.ts; the consumers' sizes are in the kinds registry). */
 export { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 
-import { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
+import { DAY_SECONDS, INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 
 /** START, END and REPORT lines Lambda writes per invocation (text format), about this many bytes. */
 const PLATFORM_LOG_BYTES = Buffer.byteLength(
@@ -42,6 +46,8 @@ const GB = 1e9;
 const SQS_CHUNK = 64 * 1024;
 
 export interface CostLine {
+  /** Stable name of the line, also across memory sizes (bench/baseline.json is keyed by it). */
+  readonly key: string;
   readonly item: string;
   readonly billedTo: 'vendor' | 'customer';
   readonly unit: string;
@@ -56,10 +62,79 @@ export interface CostReport {
   readonly lines: readonly CostLine[];
   readonly vendor: { readonly usdPerMillion: number; readonly floorUsdPerMillion: number };
   readonly customer: { readonly usdPerMillion: number; readonly floorUsdPerMillion: number };
-  /** Lambda GB-s per invocation behind the duration lines, for the record. */
-  readonly durations: Record<string, { readonly invocations: number; readonly meanBilledMs: number }>;
+  /** Per function: invocations, mean billed duration, its memory and the price of a second of it. */
+  readonly durations: Record<string, FunctionDuration>;
   readonly minObjects: number;
+  /** The same vendor cost by leg (ingest, the S3 leg, the EventBridge leg), for the comparisons. */
+  readonly legs: Record<Leg, number>;
+  /** What managed services would charge for the same work, per million events. */
+  readonly alternatives: Alternatives;
 }
+
+export type Leg = 'ingest' | 's3' | 'eventBridge';
+
+export interface FunctionDuration {
+  readonly invocations: number;
+  readonly meanBilledMs: number;
+  /** Ingest only: mean CPU time of this process during the sampled invocations. */
+  readonly meanCpuMs?: number;
+  readonly memoryMb: number;
+  /** USD per second of duration at that memory (arm64): the GB-s price times the memory in GB. */
+  readonly usdPerSecond: number;
+}
+
+export interface Alternatives {
+  /** Single-event POSTs through an HTTP API with a cached Lambda authorizer, instead of REST + API keys. */
+  readonly httpApi: { readonly usdPerMillion: number; readonly savedUsdPerMillion: number };
+  /** Amazon Data Firehose Direct PUT with dynamic partitioning, for the S3 leg. */
+  readonly firehose: number;
+  /** EventBridge Pipes from the same SQS queue, for the EventBridge leg (SQS requests included). */
+  readonly pipes: number;
+  /** API Gateway straight into a queue or stream (no store, no idempotency), for the ingest leg. */
+  readonly directIntegration: number;
+}
+
+/** What the floor is computed from, besides the run's own counts. */
+export interface FloorInputs {
+  /** Bytes of each event's record (canonical JSON, as delivered). */
+  readonly recordBytes: readonly number[];
+  /** Bytes of each event's item as the event store writes it (floorEventItemBytes). */
+  readonly storedItemBytes: readonly number[];
+  /** Destinations each event is routed to: one queue each, and a seal per event on each S3 one. */
+  readonly destinations: { readonly s3: number; readonly all: number };
+}
+
+/**
+ * The billed size of the event item ingest writes for `record` (adapters/event-store.ts: the deflated
+ * record, routing to the workload's destinations and the idempotency claim), which the floor charges
+ * one write unit per started KiB: the size any design that stores the event durably must write.
+ */
+export function floorEventItemBytes(record: EventRecord, destinations: readonly string[]): number {
+  const json = canonicalJson(record);
+  return storedItemBytes(
+    {
+      eventId: record.eventId,
+      customerExternalId: record.customerExternalId,
+      idempotencyKey: record.idempotencyKey,
+      eventType: record.eventType,
+      occurredAt: record.occurredAt,
+      receivedAt: record.receivedAt,
+      bodyHash: sha256Hex(json),
+      record: json,
+      destinations,
+      expiresAt: Math.floor(Date.parse(record.receivedAt) / 1000) + 30 * DAY_SECONDS,
+    },
+    { inProgressExpiry: Date.parse(record.receivedAt) + 29_000, completion: `done#${randomUUID()}` },
+  );
+}
+
+/** A seal item (adapters/seal-store.ts: key, part, generation, expiry) is well under 1 KiB: one unit. */
+const SEAL_WRITE_UNITS = 1;
+/**
+ * SQS message bytes beside the record: the `eventId` message attribute (name, data type, a 36-character
+ * id) that ingest sends with each message.
+ */
+const MESSAGE_OVERHEAD_BYTES = 'eventId'.length + 'String'.length + 36;
 
 /** Sums an operation's totals over every actor (`ingest SQS.SendMessageBatch` + `esm ...`). */
 export function opTotals(snapshot: MeterSnapshot, op: string, actor?: string): OpTotals {
@@ -101,18 +176,46 @@ export function minimumObjects(snapshot: MeterSnapshot, destination: S3Destinati
   return min;
 }
 
+/** SQS requests to move `messages` (bytes each) in requests of at most 10 messages and 64 KiB chunks. */
+function sqsRequests(messages: readonly number[]): number {
+  let requests = 0;
+  for (let i = 0; i < messages.length; i += 10) {
+    requests += Math.max(1, Math.ceil(messages.slice(i, i + 10).reduce((a, b) => a + b, 0) / SQS_CHUNK));
+  }
+  return requests;
+}
+
+/**
+ * The SQS requests the design cannot avoid on one destination queue: each POST sends its own messages
+ * (a SendMessageBatch cannot span two requests, so a single-event POST is one send per destination),
+ * and the consumer receives and deletes ten at a time; payloads bill per 64 KiB chunk.
+ */
+export function sqsFloor(eventsPerPost: readonly number[], messageBytes: readonly number[]): number {
+  let sends = 0;
+  let at = 0;
+  for (const count of eventsPerPost) {
+    sends += sqsRequests(messageBytes.slice(at, at + count));
+    at += count;
+  }
+  const receives = sqsRequests(messageBytes);
+  const deletes = Math.ceil(messageBytes.length / 10);
+  return sends + receives + deletes;
+}
+
 /** What one event costs to deliver, from the metered run, beside what the design cannot avoid. */
 export function costReport(
   run: ModeResult,
   prices: PriceFile,
   destination: S3DestinationConfig,
-  recordBytes: readonly number[],
+  floor: FloorInputs,
 ): CostReport {
   const n = run.events;
   const m = run.meter;
   const perK = (units: number) => (units * 1000) / n;
+  const perMillion = (units: number, price: number) => ((units * price) / n) * 1e6;
   const lines: CostLine[] = [];
   const add = (
+    key: string,
     item: string,
     billedTo: 'vendor' | 'customer',
     unit: string,
@@ -121,104 +224,129 @@ export function costReport(
     floorUnits: number,
   ) => {
     lines.push({
+      key,
       item,
       billedTo,
       unit,
       perThousand: perK(units),
-      usdPerMillion: ((units * price) / n) * 1e6,
+      usdPerMillion: perMillion(units, price),
       floorPerThousand: perK(floorUnits),
-      floorUsdPerMillion: ((floorUnits * price) / n) * 1e6,
+      floorUsdPerMillion: perMillion(floorUnits, price),
     });
+  };
+  const legs: Record<Leg, number> = { ingest: 0, s3: 0, eventBridge: 0 };
+  const toLeg = (leg: Leg, units: number, price: number) => {
+    legs[leg] += perMillion(units, price);
   };
 
   // Consumers' minimum invocations: one per full batch.
   const s3Batches = Math.ceil(n / destination.maxEvents);
   const ebBatches = Math.ceil(n / EVENTBRIDGE_BATCHING.batchSize);
   const invocations = Object.values(m.invocations).reduce((s, i) => s + (i?.count ?? 0), 0);
+  const count = (actor: string) => m.invocations[actor as keyof typeof m.invocations]?.count ?? 0;
 
+  const restPrice = unitPrice(prices, 'apiGatewayRestRequest');
+  add('apiGateway', 'API Gateway REST requests', 'vendor', 'requests', run.posts, restPrice, run.posts);
+  toLeg('ingest', run.posts, restPrice);
+  const requestPrice = unitPrice(prices, 'lambdaRequest');
   add(
-    'API Gateway REST requests',
-    'vendor',
-    'requests',
-    run.posts,
-    unitPrice(prices, 'apiGatewayRestRequest'),
-    run.posts,
-  );
-  add(
+    'lambdaRequests',
     'Lambda requests',
     'vendor',
     'invocations',
     invocations,
-    unitPrice(prices, 'lambdaRequest'),
+    requestPrice,
     run.posts + s3Batches + ebBatches,
   );
+  toLeg('ingest', count('ingest'), requestPrice);
+  toLeg('s3', count('s3-batcher'), requestPrice);
+  toLeg('eventBridge', count('eventbridge-sender'), requestPrice);
 
   // Ingest: the mean of the one-at-a-time sample, times every invocation; consumers: as measured.
-  const ingestCount = m.invocations.ingest?.count ?? 0;
-  const sample = run.ingestSampleMs.map((ms) => Math.ceil(ms));
-  const ingestMeanMs = sample.length > 0 ? sample.reduce((a, b) => a + b, 0) / sample.length : 0;
-  const durations: Record<string, { invocations: number; meanBilledMs: number }> = {
-    ingest: { invocations: ingestCount, meanBilledMs: ingestMeanMs },
+  const gbSecond = unitPrice(prices, 'lambdaArmGbSecond');
+  const ingestCount = count('ingest');
+  const mean = (values: readonly number[]) =>
+    values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+  const ingestMeanMs = mean(run.ingestSampleMs.map((ms) => Math.ceil(ms)));
+  const durations: Record<string, FunctionDuration> = {
+    ingest: {
+      invocations: ingestCount,
+      meanBilledMs: ingestMeanMs,
+      meanCpuMs: mean(run.ingestSampleCpuMs ?? []),
+      memoryMb: INGEST_MEMORY_MB,
+      usdPerSecond: gbSecond * (INGEST_MEMORY_MB / 1024),
+    },
   };
-  const gbSeconds: [string, number, number][] = [['ingest', ingestCount * ingestMeanMs, INGEST_MEMORY_MB]];
-  for (const [actor, memory] of [
-    ['s3-batcher', KINDS.S3.delivery.memoryMb],
-    ['eventbridge-sender', KINDS.EVENTBRIDGE.delivery.memoryMb],
+  const gbSeconds: [string, Leg, number, number][] = [
+    ['ingest', 'ingest', ingestCount * ingestMeanMs, INGEST_MEMORY_MB],
+  ];
+  for (const [actor, leg, memory] of [
+    ['s3-batcher', 's3', KINDS.S3.delivery.memoryMb],
+    ['eventbridge-sender', 'eventBridge', KINDS.EVENTBRIDGE.delivery.memoryMb],
   ] as const) {
     const i = m.invocations[actor];
     durations[actor] = {
       invocations: i?.count ?? 0,
       meanBilledMs: i && i.count > 0 ? i.billedMs / i.count : 0,
+      memoryMb: memory,
+      usdPerSecond: gbSecond * (memory / 1024),
     };
-    gbSeconds.push([actor, i?.billedMs ?? 0, memory]);
+    gbSeconds.push([actor, leg, i?.billedMs ?? 0, memory]);
   }
-  for (const [actor, ms, memory] of gbSeconds) {
-    add(
-      `Lambda GB-s ${actor} (${memory} MB, arm64)`,
-      'vendor',
-      'GB-s',
-      (ms / 1000) * (memory / 1024),
-      unitPrice(prices, 'lambdaArmGbSecond'),
-      0,
-    );
+  for (const [actor, leg, ms, memory] of gbSeconds) {
+    const units = (ms / 1000) * (memory / 1024);
+    add(`gbs:${actor}`, `Lambda GB-s ${actor} (${memory} MB, arm64)`, 'vendor', 'GB-s', units, gbSecond, 0);
+    toLeg(leg, units, gbSecond);
   }
 
+  // Floor: the event item per started KiB, and one seal per event on each S3 destination.
+  const wruPrice = unitPrice(prices, 'dynamodbWriteRequestUnit');
+  const rruPrice = unitPrice(prices, 'dynamodbReadRequestUnit');
   const tables = Object.values(m.tables);
   const wru = tables.reduce((s, t) => s + t.wru, 0);
   const rru = tables.reduce((s, t) => s + t.rru, 0);
-  const floorWru = recordBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0);
-  add(
-    'DynamoDB write request units',
-    'vendor',
-    'WRU',
-    wru,
-    unitPrice(prices, 'dynamodbWriteRequestUnit'),
-    floorWru,
-  );
-  add('DynamoDB read request units', 'vendor', 'RRU', rru, unitPrice(prices, 'dynamodbReadRequestUnit'), 0);
+  const floorWru =
+    floor.storedItemBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0) +
+    n * floor.destinations.s3 * SEAL_WRITE_UNITS;
+  add('dynamodbWrites', 'DynamoDB write request units', 'vendor', 'WRU', wru, wruPrice, floorWru);
+  add('dynamodbReads', 'DynamoDB read request units', 'vendor', 'RRU', rru, rruPrice, 0);
+  const legOfActor: Record<string, Leg> = {
+    ingest: 'ingest',
+    's3-batcher': 's3',
+    'eventbridge-sender': 'eventBridge',
+  };
+  for (const [key, units] of Object.entries(m.tablesByActor ?? {})) {
+    const leg = legOfActor[key.slice(0, key.indexOf(' '))];
+    if (!leg) continue;
+    toLeg(leg, units.wru, wruPrice);
+    toLeg(leg, units.rru, rruPrice);
+  }
 
   // Every SQS request but the empty receives that end a drain (idle polling is per hour, not per event).
-  let sqsRequests = 0;
+  const sqsPrice = unitPrice(prices, 'sqsStandardRequest');
+  let sqsBilled = 0;
   for (const [key, t] of Object.entries(m.ops)) {
-    if (key.includes(' SQS.') && !key.endsWith('(empty)')) sqsRequests += t.billed;
+    if (key.includes(' SQS.') && !key.endsWith('(empty)')) sqsBilled += t.billed;
   }
-  // Floor: each queue's messages sent, received and deleted ten at a time, in 64 KiB chunks.
-  const messageBytes = recordBytes.map((b) => b + 'eventId'.length + 'String'.length + 30);
-  let floorChunks = 0;
-  for (let i = 0; i < messageBytes.length; i += 10) {
-    floorChunks += Math.ceil(messageBytes.slice(i, i + 10).reduce((a, b) => a + b, 0) / SQS_CHUNK);
-  }
+  const messageBytes = floor.recordBytes.map((b) => b + MESSAGE_OVERHEAD_BYTES);
+  const queues = floor.destinations.all;
   add(
+    'sqs',
     'SQS requests (64 KiB chunks)',
     'vendor',
     'requests',
-    sqsRequests,
-    unitPrice(prices, 'sqsStandardRequest'),
-    2 * 3 * floorChunks,
+    sqsBilled,
+    sqsPrice,
+    queues * sqsFloor(run.eventsPerPost, messageBytes),
   );
+  // The destination queues carry the same messages (every event is routed to each), so each leg takes
+  // its queue's share of the SQS requests: its sends, receives and deletes.
+  toLeg('s3', sqsBilled / queues, sqsPrice);
+  toLeg('eventBridge', sqsBilled / queues, sqsPrice);
   // aws/dynamodb KMS requests are per cached table key (refreshed per caller every few minutes), SQS
   // uses SQS-managed keys (no KMS): nothing scales with events.
   add(
+    'kms',
     'KMS requests (aws/dynamodb key; SQS-managed SSE)',
     'vendor',
     'requests',
@@ -226,29 +354,35 @@ export function costReport(
     unitPrice(prices, 'kmsRequest'),
     0,
   );
-  const logBytes =
+  const logPrice = unitPrice(prices, 'cloudWatchLogsIngestion');
+  // Ingest drops Lambda's START/END/REPORT lines (lib/ingest-api.ts quietPlatformLogs); the consumers keep them.
+  const platformBytes = (actor: string) => (actor === 'ingest' ? 0 : count(actor) * PLATFORM_LOG_BYTES);
+  const logBytes = (actor: string) =>
+    (m.logs[actor]?.bytes ?? 0) +
+    platformBytes(actor) +
+    (actor === 'ingest' ? run.posts * ACCESS_LOG_BYTES : 0);
+  const allLogBytes =
     Object.values(m.logs).reduce((s, l) => s + l.bytes, 0) +
-    invocations * PLATFORM_LOG_BYTES +
+    Object.keys(m.invocations).reduce((s, actor) => s + platformBytes(actor), 0) +
     run.posts * ACCESS_LOG_BYTES;
-  add(
-    'CloudWatch Logs ingestion',
-    'vendor',
-    'GB',
-    logBytes / GB,
-    unitPrice(prices, 'cloudWatchLogsIngestion'),
-    0,
-  );
+  add('logs', 'CloudWatch Logs ingestion', 'vendor', 'GB', allLogBytes / GB, logPrice, 0);
+  toLeg('ingest', logBytes('ingest') / GB, logPrice);
+  toLeg('s3', logBytes('s3-batcher') / GB, logPrice);
+  toLeg('eventBridge', logBytes('eventbridge-sender') / GB, logPrice);
 
   const minObjects = minimumObjects(m, destination);
+  const putPrice = unitPrice(prices, 's3StandardPut');
   add(
+    's3Puts',
     'S3 PUT requests (customer bucket)',
     'customer',
     'requests',
     opTotals(m, 'S3.PutObject').billed,
-    unitPrice(prices, 's3StandardPut'),
+    putPrice,
     minObjects,
   );
   add(
+    'putEvents',
     'EventBridge PutEvents entries (customer bus)',
     'customer',
     'events',
@@ -263,5 +397,46 @@ export function costReport(
       .filter((l) => l.billedTo === billedTo)
       .reduce((s, l) => s + l.floorUsdPerMillion, 0),
   });
-  return { lines, vendor: total('vendor'), customer: total('customer'), durations, minObjects };
+  const vendor = total('vendor');
+
+  // HTTP API: the same run with its REST requests priced as HTTP API requests (512 KiB units), and a
+  // Lambda authorizer whose answer is cached per key for its TTL: one invocation per key per TTL, not
+  // per event, so ~0 per million events.
+  const httpPrice = unitPrice(prices, 'apiGatewayHttpRequest');
+  const httpApi =
+    vendor.usdPerMillion - perMillion(run.posts, restPrice) + perMillion(run.httpApiRequests, httpPrice);
+  // Firehose Direct PUT bills each record rounded up to 5 KB, then dynamic partitioning per GB and per
+  // object delivered (at least as many objects as the run's minimum).
+  const firehoseGb =
+    floor.recordBytes.reduce((s, b) => s + Math.ceil(b / FIREHOSE_RECORD_BYTES) * FIREHOSE_RECORD_BYTES, 0) /
+    GB;
+  const deliveredGb = floor.recordBytes.reduce((s, b) => s + b, 0) / GB;
+  const firehose =
+    perMillion(firehoseGb, unitPrice(prices, 'firehoseDirectPutGb')) +
+    perMillion(deliveredGb, unitPrice(prices, 'firehoseDynamicPartitioningGb')) +
+    perMillion(minObjects, unitPrice(prices, 'firehoseDynamicPartitioningObject'));
+  // Pipes bill each event read from the queue (per 64 KiB chunk); the queue's own requests stay.
+  const pipes =
+    perMillion(
+      messageBytes.reduce((s, b) => s + Math.ceil(b / SQS_CHUNK), 0),
+      unitPrice(prices, 'eventBridgePipesRequest'),
+    ) + perMillion(sqsBilled / queues, sqsPrice);
+
+  return {
+    lines,
+    vendor,
+    customer: total('customer'),
+    durations,
+    minObjects,
+    legs,
+    alternatives: {
+      httpApi: { usdPerMillion: httpApi, savedUsdPerMillion: vendor.usdPerMillion - httpApi },
+      firehose,
+      pipes,
+      directIntegration: perMillion(run.posts, restPrice),
+    },
+  };
 }
+
+/** Firehose rounds each record up to 5 KB for Direct PUT billing. */
+const FIREHOSE_RECORD_BYTES = 5 * 1024;

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { EventBridgeClient, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult } from 'aws-lambda';
@@ -65,7 +66,10 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
   process.env.AWS_SECRET_ACCESS_KEY = 'test';
   delete process.env.AWS_SESSION_TOKEN;
   process.env.AWS_REGION = 'us-east-1';
-  const emulator = await startMoto();
+  // moto with a cheap clock in SQS (bench/moto_server_bench.py says why); the same requests either way.
+  const emulator = await startMoto({
+    command: ['python3', fileURLToPath(new URL('./moto_server_bench.py', import.meta.url))],
+  });
   // Every SDK client of this process goes to the emulator: the consumers' take their endpoint from
   // the process, ingest's from the environment it is built with.
   process.env.AWS_ENDPOINT_URL = emulator.endpoint;
@@ -219,27 +223,71 @@ export interface ModeResult {
   readonly mode: 'single' | 'batch';
   readonly events: number;
   readonly posts: number;
+  /** Events in each POST, in order (the SQS floor: one SendMessageBatch cannot span two requests). */
+  readonly eventsPerPost: readonly number[];
+  /** Request units an HTTP API would bill for these POSTs: one per started 512 KiB of body. */
+  readonly httpApiRequests: number;
   /** POSTs not answered 202 (the run is then not a clean measurement). */
   readonly rejected: number;
   readonly firstRejection?: string;
-  readonly seconds: { readonly ingest: number; readonly s3: number; readonly eventBridge: number };
+  /**
+   * Where the run's time went: posting (`ingest`), each destination's drain (`s3`, `eventBridge`: they
+   * run at once, as two event source mappings do, so they overlap) and the drains' wall time (`drain`).
+   */
+  readonly seconds: {
+    readonly ingest: number;
+    readonly s3: number;
+    readonly eventBridge: number;
+    readonly drain: number;
+  };
   /** Durations of the POSTs run one at a time (the Lambda duration sample for ingest). */
   readonly ingestSampleMs: readonly number[];
+  /**
+   * CPU time (user + system) of this process during each sampled POST: what the function itself
+   * computes; the rest of its duration is waiting on the emulator's answers.
+   */
+  readonly ingestSampleCpuMs: readonly number[];
   readonly meter: MeterSnapshot;
   /** Messages left in the destination queues and DLQs after the drain (all should be 0). */
   readonly leftover: Record<string, number>;
 }
 
 const BATCH_SIZE = 100;
+/** HTTP APIs meter requests in 512 KB increments (https://aws.amazon.com/api-gateway/pricing/). */
+const HTTP_API_METERING_BYTES = 512 * 1024;
 /**
- * Events ingested before the queues are drained. moto's ReceiveMessage scans the whole queue about 30
- * times per call, so a receive on a 10,000-message queue takes seconds; chunks of one S3 batch keep the
- * queues at most this deep and the run time linear in the number of events.
+ * POSTs in flight at once after the one-at-a-time sample. moto answers one request at a time (one
+ * Python interpreter), but each POST waits on several answers in turn, so a few at once keep it busy;
+ * a batch POST already sends 100 events' writes at once. BENCH_POST_CONCURRENCY overrides both.
+ */
+const POST_CONCURRENCY = {
+  single: concurrencyFromEnv() ?? 8,
+  batch: concurrencyFromEnv() ?? 2,
+} as const;
+
+function concurrencyFromEnv(): number | undefined {
+  const raw = process.env.BENCH_POST_CONCURRENCY;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(
+      `BENCH_POST_CONCURRENCY must be a whole number of at least 1 (received ${JSON.stringify(raw)})`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Events per wave: posted, then drained from both queues before the next wave is posted, as the fault
+ * suite does. moto's SQS requests cost time in proportion to the queue's depth (each receive and delete
+ * walks the queue), so shallow queues keep the run linear in the number of events; one wave is one full
+ * S3 batch (maxEvents 1,000), so the batches measured are full.
  */
 export const CHUNK_EVENTS = 1000;
 /**
  * The EventBridge poller's window while draining. The deployed 1 s would cut batches short only
- * because moto answers a ReceiveMessage in ~0.3 s; with a backlog, AWS fills the batch of 100 first.
+ * because moto answers a ReceiveMessage more slowly than AWS (and more so on a busy machine); with a
+ * backlog, AWS fills the batch of 100 first.
  */
 const DRAIN_WINDOW_SECONDS = 20;
 
@@ -261,21 +309,26 @@ export async function runMode(
     return mode === 'single' ? JSON.stringify(slice[0]) : JSON.stringify({ events: slice });
   });
   const sampleSize = Math.min(mode === 'single' ? 100 : 5, Math.ceil(bodies.length / 10));
-  // A few producers at once keep moto busy; more would only queue in it.
-  const concurrency = mode === 'single' ? 4 : 2;
+  const concurrency = POST_CONCURRENCY[mode];
   const postsPerChunk = CHUNK_EVENTS / perPost;
   const s3Poller = destinationPoller(pipeline, meter, 's3');
   const ebPoller = destinationPoller(pipeline, meter, 'eventBridge', DRAIN_WINDOW_SECONDS);
-  const seconds = { ingest: 0, s3: 0, eventBridge: 0 };
+  const seconds = { ingest: 0, s3: 0, eventBridge: 0, drain: 0 };
   const durations: number[] = [];
+  const cpu: number[] = [];
   let rejected = 0;
   let firstRejection: string | undefined;
   let next = 0;
 
-  const post = async (body: string) => {
+  const post = async (body: string, sampled = false) => {
     const t = performance.now();
+    const c = sampled ? process.cpuUsage() : undefined;
     const res = await postEvents(pipeline, meter, body);
-    if (durations.length < sampleSize) durations.push(performance.now() - t);
+    if (sampled && c) {
+      durations.push(performance.now() - t);
+      const used = process.cpuUsage(c);
+      cpu.push((used.user + used.system) / 1000);
+    }
     if (res.statusCode !== 202) {
       rejected += 1;
       firstRejection ??= `${res.statusCode} ${res.body.slice(0, 300)}`;
@@ -286,21 +339,27 @@ export async function runMode(
   while (next < bodies.length) {
     const chunkEnd = Math.min(bodies.length, next + postsPerChunk);
     let t = performance.now();
-    while (durations.length < sampleSize && next < chunkEnd) await post(bodies[next++] as string);
+    // The sample runs one POST at a time, alone (no drain runs during posting): its durations and CPU
+    // times are one invocation's, not a share of several at once.
+    while (durations.length < sampleSize && next < chunkEnd) await post(bodies[next++] as string, true);
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (next < chunkEnd) await post(bodies[next++] as string);
       }),
     );
     seconds.ingest += (performance.now() - t) / 1000;
+    // Both queues at once, as their two event source mappings would; each poller's calls and batches
+    // are the same as one after the other.
     t = performance.now();
-    await drain(meter, s3Poller);
-    seconds.s3 += (performance.now() - t) / 1000;
-    t = performance.now();
-    await drain(meter, ebPoller);
-    seconds.eventBridge += (performance.now() - t) / 1000;
+    const [s3Seconds, ebSeconds] = await Promise.all([
+      timed(drain(meter, s3Poller)),
+      timed(drain(meter, ebPoller)),
+    ]);
+    seconds.s3 += s3Seconds;
+    seconds.eventBridge += ebSeconds;
+    seconds.drain += (performance.now() - t) / 1000;
     progress(
-      `  ${mode}: ${Math.min(events.length, next * perPost)}/${events.length} events ingested and delivered (${(seconds.ingest + seconds.s3 + seconds.eventBridge).toFixed(0)} s)`,
+      `  ${mode}: ${Math.min(events.length, next * perPost)}/${events.length} events ingested and delivered (${(seconds.ingest + seconds.drain).toFixed(0)} s: ingest ${seconds.ingest.toFixed(0)}, drains ${seconds.drain.toFixed(0)})`,
     );
   }
   const snapshot = meter.stop();
@@ -318,13 +377,25 @@ export async function runMode(
     mode,
     events: events.length,
     posts: bodies.length,
+    eventsPerPost: bodies.map((_, i) => Math.min(perPost, events.length - i * perPost)),
+    httpApiRequests: bodies.reduce(
+      (n, b) => n + Math.max(1, Math.ceil(Buffer.byteLength(b) / HTTP_API_METERING_BYTES)),
+      0,
+    ),
     rejected,
     ...(firstRejection ? { firstRejection } : {}),
     seconds,
     ingestSampleMs: durations,
+    ingestSampleCpuMs: cpu,
     meter: snapshot,
     leftover,
   };
+}
+
+async function timed(work: Promise<void>): Promise<number> {
+  const t = performance.now();
+  await work;
+  return (performance.now() - t) / 1000;
 }
 
 /** Runs batches until a receive finds the queue empty; the poller's own calls count as `esm`. */

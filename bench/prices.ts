@@ -18,6 +18,7 @@ const PriceFileSchema = z.strictObject({
   note: z.string(),
   prices: z.strictObject({
     apiGatewayRestRequest: PriceSchema,
+    apiGatewayHttpRequest: PriceSchema,
     lambdaRequest: PriceSchema,
     lambdaArmGbSecond: PriceSchema,
     dynamodbWriteRequestUnit: PriceSchema,

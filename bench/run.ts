@@ -3,12 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DestinationStore } from '../lambdas/adapters/destination-store.js';
 import { TraceReader, type TraceReads } from '../lambdas/adapters/trace-reader.js';
+import { canonicalJson } from '../lambdas/core/canonical.js';
+import type { CanonicalEvent } from '../lambdas/core/event.js';
 import { deriveEventId } from '../lambdas/core/event-id.js';
-import { KINDS } from '../lambdas/destinations/index.js';
 import type { S3DestinationConfig } from '../lambdas/destinations/s3/schema.js';
 import { AwsMeter } from './aws-meter.js';
+import { type Baseline, loadBaseline } from './baseline.js';
 import { type ColdStartResult, runColdStart } from './cold-start.js';
-import { type CostReport, costReport, INGEST_MEMORY_MB, opTotals } from './cost.js';
+import { type CostReport, costReport, type FloorInputs, floorEventItemBytes, opTotals } from './cost.js';
 import { type HotPathResult, runHotPaths } from './hot-paths.js';
 import { LATENCY_FLUSH_SECONDS, type LatencyResult, runLatency } from './latency.js';
 import {
@@ -21,7 +23,7 @@ import {
 } from './pipeline.js';
 import { loadPrices } from './prices.js';
 import { num, type Row, renderTable, times, usd } from './table.js';
-import { BENCH_CONFIG, makeEvents, RECORD_BYTES } from './workload.js';
+import { BENCH_CONFIG, makeEvents, RECORD_BYTES, toRecord } from './workload.js';
 
 /**
  * `npm run bench`: prints one table and writes bench/results.json. Benchmarks print figures; they
@@ -29,14 +31,15 @@ import { BENCH_CONFIG, makeEvents, RECORD_BYTES } from './workload.js';
  *
  * Environment: BENCH_EVENTS (events per mode, default 10,000, rounded up to a multiple of 1,000),
  * BENCH_LATENCY_EVENTS (default 40), BENCH_SECTIONS (comma-separated subset of
- * `hot,cold,cost,latency`; default all).
+ * `hot,cold,cost,latency`; default all), BENCH_POST_CONCURRENCY (POSTs in flight after the sample).
  */
 
 /**
- * 10,000 events per mode, the workload the figures are defined for. moto is the bottleneck (~110 s per
- * 1,000 events per mode on a 2-core machine, ReceiveMessage costing time in proportion to queue depth),
- * so a full run takes about 40 minutes; `BENCH_EVENTS=1000` gives the same per-event figures in about
- * 4.5 minutes (batches are full either way; only the S3 partition effect is then projected).
+ * 10,000 events per mode, the workload the figures are defined for, posted and delivered in waves of
+ * 1,000 (one full S3 batch; bench/pipeline.ts). moto is the bottleneck, at about a minute per 1,000
+ * events per mode with its SQS bookkeeping made cheap (bench/moto_server_bench.py); `BENCH_EVENTS=1000`
+ * gives the same per-event figures in about 2 minutes (batches are full either way; only the S3
+ * partition effect is then projected).
  */
 const DEFAULT_EVENTS = 10_000;
 const DEFAULT_LATENCY_EVENTS = 40;
@@ -128,8 +131,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const recordBytes = Array.from({ length: events }, () => RECORD_BYTES);
-  const costs = runs.map((r) => costReport(r, prices, s3Destination, recordBytes));
+  const baseline = loadBaseline();
+  const costs = runs.map((r) =>
+    costReport(r, prices, s3Destination, floorInputs(makeEvents(r.events, `bench-${r.mode}`))),
+  );
   const seconds = (performance.now() - started) / 1000;
   const meta = {
     date: new Date().toISOString(),
@@ -144,11 +149,12 @@ async function main(): Promise<void> {
     `Pushrail benchmark — ${num(events)} events per mode${requested !== events ? ` (BENCH_EVENTS=${requested} rounded up)` : ''}, ` +
     `${num(RECORD_BYTES)} B records, moto ${meta.moto}, node ${meta.node}, ${meta.date.slice(0, 10)}`;
   const table = renderTable(title, [
-    ...costRows(runs, costs, s3Destination),
+    ...costRows(runs, costs, s3Destination, baseline),
     ...traceRows(runs, traceReads),
     ...(hot ? hotRows(hot) : []),
     ...(cold ? coldRows(cold) : []),
     ...(latency ? latencyRows(latency) : []),
+    ...runTimeRows(runs, baseline, seconds),
   ]);
   writeFileSync(
     new URL('./results.json', import.meta.url),
@@ -160,10 +166,37 @@ async function main(): Promise<void> {
   );
 }
 
-function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3: S3DestinationConfig): Row[] {
+/** Events in a POST, record bytes and event item bytes: what the floor is computed from. */
+function floorInputs(events: readonly CanonicalEvent[]): FloorInputs {
+  const records = events.map(toRecord);
+  return {
+    recordBytes: records.map((r) => Buffer.byteLength(canonicalJson(r), 'utf8')),
+    storedItemBytes: records.map((r) =>
+      floorEventItemBytes(
+        r,
+        BENCH_CONFIG.destinations.map((d) => d.id),
+      ),
+    ),
+    destinations: {
+      s3: BENCH_CONFIG.destinations.filter((d) => d.type === 'S3').length,
+      all: BENCH_CONFIG.destinations.length,
+    },
+  };
+}
+
+const modeLabel = (r: ModeResult) => (r.mode === 'single' ? 'single POSTs' : 'batches of 100');
+/** The tables whose write units per event are printed, in this order, then any others. */
+const TABLE_ORDER = ['events', 'idempotency', 'seals', 'attempts', 'health', 'trace'];
+
+function costRows(
+  runs: readonly ModeResult[],
+  costs: readonly CostReport[],
+  s3: S3DestinationConfig,
+  baseline: Baseline,
+): Row[] {
   if (runs.length === 0) return [];
   const rows: Row[] = [];
-  const labels = runs.map((r) => (r.mode === 'single' ? 'single POSTs' : 'batches of 100'));
+  const labels = runs.map(modeLabel);
   const perK = (r: ModeResult, value: number) => num((value * 1000) / r.events, 1);
 
   rows.push({ kind: 'section', title: '1. AWS requests per 1,000 events', columns: labels });
@@ -198,17 +231,16 @@ function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3:
       return `${perK(r, calls)} (${num(Math.max(0, retries))})`;
     }),
   });
-  const roles = [...new Set(runs.flatMap((r) => Object.keys(r.meter.tables)))].sort();
-  for (const role of roles) {
-    rows.push({
-      kind: 'row',
-      label: `DynamoDB WRU / RRU [${role}] by size`,
-      cells: runs.map((r) => {
-        const t = r.meter.tables[role];
-        return t ? `${perK(r, t.wru)} / ${perK(r, t.rru)}` : '—';
-      }),
-    });
-  }
+  rows.push({
+    kind: 'row',
+    label: 'DynamoDB read units by size (all tables)',
+    cells: runs.map((r) =>
+      perK(
+        r,
+        Object.values(r.meter.tables).reduce((s, t) => s + t.rru, 0),
+      ),
+    ),
+  });
   rows.push({
     kind: 'row',
     label: 'DynamoDB units moto reported (all tables)',
@@ -220,72 +252,195 @@ function costRows(runs: readonly ModeResult[], costs: readonly CostReport[], s3:
     ),
   });
 
+  // Write units per event by table, before and now.
   rows.push({
     kind: 'section',
-    title: '1. Cost per million events (us-east-1 list)',
-    columns: runs.flatMap((_, i) => [labels[i] as string, 'floor']),
+    title: '1b. DynamoDB write units per event, by table (by size)',
+    columns: runs.flatMap((r) => [`${modeLabel(r)}: before`, 'now']),
   });
-  const first = costs[0];
-  if (first) {
-    for (const [i, line] of first.lines.entries()) {
-      if (line.billedTo !== 'vendor') continue;
-      rows.push({
-        kind: 'row',
-        label: line.item,
-        cells: costs.flatMap((c) => {
-          const l = c.lines[i];
-          return l ? [usd(l.usdPerMillion), usd(l.floorUsdPerMillion)] : ['—', '—'];
-        }),
-      });
-    }
+  const roles = [
+    ...new Set([
+      ...TABLE_ORDER,
+      ...runs.flatMap((r) => [
+        ...Object.keys(r.meter.tables),
+        ...Object.keys(baseline.modes[r.mode].writeUnitsPerEvent),
+      ]),
+    ]),
+  ];
+  const wruNow = (r: ModeResult, role: string) => (r.meter.tables[role]?.wru ?? 0) / r.events;
+  const wruBefore = (r: ModeResult, role: string) => baseline.modes[r.mode].writeUnitsPerEvent[role] ?? 0;
+  for (const role of roles) {
+    rows.push({
+      kind: 'row',
+      label: role,
+      cells: runs.flatMap((r) => [num(wruBefore(r, role), 3), num(wruNow(r, role), 3)]),
+    });
+  }
+  rows.push({
+    kind: 'row',
+    label: 'all tables',
+    cells: runs.flatMap((r) => [
+      num(
+        roles.reduce((s, role) => s + wruBefore(r, role), 0),
+        3,
+      ),
+      num(
+        roles.reduce((s, role) => s + wruNow(r, role), 0),
+        3,
+      ),
+    ]),
+  });
+
+  // Cost per mode: before (bench/baseline.json), now, the floor, now ÷ floor.
+  const ratio = (now: number, floor: number) => (floor > 0 ? times(now / floor) : '—');
+  for (const [i, c] of costs.entries()) {
+    const r = runs[i] as ModeResult;
+    const before = baseline.modes[r.mode];
+    rows.push({
+      kind: 'section',
+      title: `1${String.fromCharCode(99 + i)}. Cost per million events, ${modeLabel(r)} (us-east-1 list)`,
+      columns: ['before', 'now', 'floor', 'now ÷ floor'],
+    });
+    const lineRow = (l: CostReport['lines'][number]): Row => ({
+      kind: 'row',
+      label: l.item,
+      cells: [
+        before.lines[l.key] === undefined ? '—' : usd(before.lines[l.key] as number),
+        usd(l.usdPerMillion),
+        usd(l.floorUsdPerMillion),
+        ratio(l.usdPerMillion, l.floorUsdPerMillion),
+      ],
+    });
+    for (const l of c.lines) if (l.billedTo === 'vendor') rows.push(lineRow(l));
     rows.push({
       kind: 'row',
       label: 'Pushrail total (vendor account)',
-      cells: costs.flatMap((c) => [usd(c.vendor.usdPerMillion), usd(c.vendor.floorUsdPerMillion)]),
+      cells: [
+        usd(before.vendorUsdPerMillion),
+        usd(c.vendor.usdPerMillion),
+        usd(c.vendor.floorUsdPerMillion),
+        ratio(c.vendor.usdPerMillion, c.vendor.floorUsdPerMillion),
+      ],
     });
+    for (const l of c.lines) if (l.billedTo === 'customer') rows.push(lineRow(l));
     rows.push({
       kind: 'row',
-      label: 'cost / floor',
-      cells: costs.flatMap((c) => [times(c.vendor.usdPerMillion / c.vendor.floorUsdPerMillion), '']),
-    });
-    for (const [i, line] of first.lines.entries()) {
-      if (line.billedTo !== 'customer') continue;
-      rows.push({
-        kind: 'row',
-        label: line.item,
-        cells: costs.flatMap((c) => {
-          const l = c.lines[i];
-          return l ? [usd(l.usdPerMillion), usd(l.floorUsdPerMillion)] : ['—', '—'];
-        }),
-      });
-    }
-    rows.push({
-      kind: 'row',
-      label: 'customer account total / cost ÷ floor',
-      cells: costs.flatMap((c) => [
+      label: 'customer account total',
+      cells: [
+        usd(before.customerUsdPerMillion),
         usd(c.customer.usdPerMillion),
-        times(c.customer.usdPerMillion / c.customer.floorUsdPerMillion),
-      ]),
-    });
-    rows.push({
-      kind: 'row',
-      label: 'Lambda ms/invocation: ingest / s3 / eventbridge',
-      cells: costs.flatMap((c) => [
-        `${num(c.durations.ingest?.meanBilledMs ?? 0)} / ${num(c.durations['s3-batcher']?.meanBilledMs ?? 0)} / ${num(c.durations['eventbridge-sender']?.meanBilledMs ?? 0)}`,
-        '',
-      ]),
-    });
-    rows.push({
-      kind: 'note',
-      text:
-        `floor = API Gateway and Lambda requests at full batches, 1 WRU per started KiB of record, SQS send+receive+delete ` +
-        `per 10 messages in 64 KiB chunks on 2 queues, 1 PUT per minimum object, 1 PutEvents entry per event; no floor for ` +
-        `GB-s or logs. Durations: ingest = mean of the first POSTs run one at a time (${INGEST_MEMORY_MB} MB); ` +
-        `s3-batcher ${KINDS.S3.delivery.memoryMb} MB / eventbridge-sender ${KINDS.EVENTBRIDGE.delivery.memoryMb} MB as measured; ` +
-        'all against moto on this machine (an estimate, not AWS). Logs = Powertools lines measured + Lambda platform and API ' +
-        'Gateway access lines estimated. Empty receives that end a drain are idle polling (per hour, not per event) and not priced.',
+        usd(c.customer.floorUsdPerMillion),
+        ratio(c.customer.usdPerMillion, c.customer.floorUsdPerMillion),
+      ],
     });
   }
+  rows.push({
+    kind: 'note',
+    text:
+      `before = bench/baseline.json (${baseline.date.slice(0, 10)}, ${num(baseline.eventsPerMode)} events per mode, ` +
+      'the pipeline before issue 14). floor = what the guarantees require: API Gateway requests (one per POST); Lambda ' +
+      'requests at full batches (one per POST, one per maxEvents S3 batch, one per 100 EventBridge events); DynamoDB: one ' +
+      'event-store write per started KiB of the stored event item (bench/cost.ts floorEventItemBytes: the deflated ' +
+      'record, routing and idempotency claim as the event store writes it) and one seal write per event per S3 destination; SQS: on each of the ' +
+      'queues (one per destination), each POST sends its own messages (a SendMessageBatch cannot span requests: one send per single-event POST), ' +
+      'receives and deletes ten at a time, 64 KiB chunks; one S3 PUT per minimum object; one PutEvents entry per event. No ' +
+      'floor for GB-s, logs or reads. Durations against moto on this machine (an estimate, not AWS); logs = Powertools ' +
+      'lines measured + Lambda platform and API Gateway access lines estimated. Empty receives that end a drain are idle ' +
+      'polling (per hour, not per event) and not priced.',
+  });
+
+  // Lambda per function: duration, memory and what a second of it costs.
+  rows.push({
+    kind: 'section',
+    title: '1e. Lambda per function (arm64)',
+    columns: [
+      'invocations/1k',
+      'billed ms (before)',
+      'CPU ms',
+      'memory MB',
+      '$ per s at memory',
+      'GB-s $/M events',
+    ],
+  });
+  for (const [i, c] of costs.entries()) {
+    const r = runs[i] as ModeResult;
+    for (const [fn, d] of Object.entries(c.durations)) {
+      const gbs = c.lines.find((l) => l.key === `gbs:${fn}`);
+      const before = baseline.modes[r.mode].lambda[fn]?.meanBilledMs;
+      rows.push({
+        kind: 'row',
+        label: `${fn}, ${modeLabel(r)}`,
+        cells: [
+          perK(r, d.invocations),
+          `${num(d.meanBilledMs)} (${before === undefined ? '—' : num(before)})`,
+          d.meanCpuMs === undefined ? '—' : num(d.meanCpuMs, 1),
+          num(d.memoryMb),
+          `$${d.usdPerSecond.toPrecision(3)}`,
+          gbs ? usd(gbs.usdPerMillion) : '—',
+        ],
+      });
+    }
+  }
+  rows.push({
+    kind: 'note',
+    text:
+      'ingest: the mean of the first POSTs of a mode run one at a time, alone; CPU ms = this process’s CPU time (user + ' +
+      'system) during them, i.e. the function’s own work (validation, hashing, the SDK); the rest of the duration is ' +
+      'waiting on moto. Delivery functions: their measured invocations. Memory: INGEST_MEMORY_MB (bench/cost.ts, as ' +
+      'lib/ingest-api.ts) and KINDS[kind].delivery.memoryMb.',
+  });
+
+  // What managed services or another front door would charge for the same work.
+  rows.push({ kind: 'section', title: '1f. Alternatives, per million events', columns: labels });
+  const cell = (f: (c: CostReport) => number) => costs.map((c) => usd(f(c)));
+  rows.push({
+    kind: 'row',
+    label: 'Pushrail, vendor account (now)',
+    cells: cell((c) => c.vendor.usdPerMillion),
+  });
+  rows.push({
+    kind: 'row',
+    label: 'the same through an HTTP API + cached Lambda authorizer',
+    cells: cell((c) => c.alternatives.httpApi.usdPerMillion),
+  });
+  rows.push({
+    kind: 'row',
+    label: '  saved by the HTTP API',
+    cells: cell((c) => c.alternatives.httpApi.savedUsdPerMillion),
+  });
+  rows.push({ kind: 'row', label: 'ingest leg (Pushrail)', cells: cell((c) => c.legs.ingest) });
+  rows.push({
+    kind: 'row',
+    label: '  API Gateway → Firehose/SQS integration (no store, no idempotency)',
+    cells: cell((c) => c.alternatives.directIntegration),
+  });
+  rows.push({ kind: 'row', label: 'S3 leg (Pushrail, vendor account)', cells: cell((c) => c.legs.s3) });
+  rows.push({
+    kind: 'row',
+    label: '  Amazon Data Firehose Direct PUT + dynamic partitioning',
+    cells: cell((c) => c.alternatives.firehose),
+  });
+  rows.push({
+    kind: 'row',
+    label: 'EventBridge leg (Pushrail, vendor account)',
+    cells: cell((c) => c.legs.eventBridge),
+  });
+  rows.push({
+    kind: 'row',
+    label: '  EventBridge Pipes from the same SQS queue (+ its SQS requests)',
+    cells: cell((c) => c.alternatives.pipes),
+  });
+  rows.push({
+    kind: 'note',
+    text:
+      'HTTP API: this run’s POSTs at $1.00 per million (512 KiB units) instead of REST’s $3.50, with a Lambda authorizer ' +
+      'on the API key whose answer is cached per key for its TTL: one invocation per key per TTL, ~0 per event. Legs: each ' +
+      'function’s Lambda requests, GB-s, DynamoDB units and logs; API Gateway goes to ingest; each destination queue’s SQS ' +
+      'requests (half of all: both queues carry the same messages) to its leg; customer-billed PUTs and PutEvents are ' +
+      'outside. Firehose: each record rounded up to 5 KiB at the Direct PUT price, plus dynamic partitioning per GB and per ' +
+      'object (the run’s minimum objects); prices marked unverified in bench/prices.json. Pipes: one request per event ' +
+      'per 64 KiB chunk.',
+  });
 
   rows.push({ kind: 'section', title: '2. Delivery efficiency', columns: labels });
   rows.push({
@@ -377,8 +532,11 @@ async function readTraces(
   return out;
 }
 
-/** Traces sampled per mode. */
-const TRACE_SAMPLE = 20;
+/**
+ * Traces read per mode, spread evenly over its events: enough to find the largest, and at 10,000 events
+ * a few seconds rather than minutes (each trace is several queries against moto).
+ */
+const TRACE_SAMPLE = 200;
 
 function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['mode'], TraceReads[]>): Row[] {
   if (runs.length === 0) return [];
@@ -399,7 +557,7 @@ function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['m
     },
     {
       kind: 'row',
-      label: `trace: read units per trace (largest of ${TRACE_SAMPLE})`,
+      label: `trace: read units per trace (largest of a sample of ${TRACE_SAMPLE})`,
       cells: runs.map((r) => {
         const max = largest(reads.get(r.mode) ?? []);
         return max
@@ -408,6 +566,44 @@ function traceRows(runs: readonly ModeResult[], reads: ReadonlyMap<ModeResult['m
       }),
     },
   ];
+}
+
+/** Where the run's time went, beside the baseline's (per 1,000 events, cost section only). */
+function runTimeRows(runs: readonly ModeResult[], baseline: Baseline, wallSeconds: number): Row[] {
+  if (runs.length === 0) return [];
+  const rows: Row[] = [
+    {
+      kind: 'section',
+      title: '6. Run time, seconds per 1,000 events (before)',
+      columns: runs.map(modeLabel),
+    },
+  ];
+  const per = (r: ModeResult, s: number) => (s * 1000) / r.events;
+  const before = (r: ModeResult, key: string) => {
+    const b = baseline.modes[r.mode].secondsPerThousandEvents[key];
+    return b === undefined ? '' : ` (${num(b)})`;
+  };
+  for (const [key, label] of [
+    ['ingest', 'posting (ingest)'],
+    ['s3', 'S3 drain'],
+    ['eventBridge', 'EventBridge drain'],
+    ['drain', 'both drains, wall (at once)'],
+  ] as const) {
+    rows.push({
+      kind: 'row',
+      label,
+      cells: runs.map((r) => `${num(per(r, r.seconds[key] ?? 0), 1)}${before(r, key)}`),
+    });
+  }
+  rows.push({
+    kind: 'note',
+    text:
+      `whole run: ${Math.floor(wallSeconds / 60)} min ${Math.round(wallSeconds % 60)} s (before: ` +
+      `${num(baseline.wallSeconds)} s for the cost section alone at ${num(baseline.eventsPerMode)} events per mode). ` +
+      'The drains of both queues now run at once, as two event source mappings do; moto runs with a cheap SQS clock ' +
+      '(bench/moto_server_bench.py); the requests made are the same.',
+  });
+  return rows;
 }
 
 function hotRows(hot: readonly HotPathResult[]): Row[] {

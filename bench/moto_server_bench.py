@@ -1,0 +1,118 @@
+"""moto_server for `npm run bench`: moto as installed, with its costliest bookkeeping made cheap.
+
+Why: moto 5.2's SQS reads the wall clock through `unix_time()` (a naive datetime subtraction, ~12 us)
+once or twice per message per scan, and scans every message of the queue several times per request:
+each ReceiveMessage checks every received message's retention by computing all the queue's attributes
+(three more scans: visible, not visible, delayed), every SendMessage computes them once, and every
+delete walks the queue twice. At a depth of 1,000 messages a SendMessageBatch took ~170 ms and a
+ReceiveMessage of 10 ~1 s, which made the bench at 10,000 events per mode take hours. And every
+request, of any service, lists moto's package directory (a stat per service) under a lock, and lists
+its handler's methods with `inspect.getmembers`.
+
+Here: the clock is `time.time()` (the same value: seconds since the epoch), read once per scan; the
+retention check reads the one attribute it needs; a delete walks the queue once; the directory and
+method lists are computed once. Which messages a request sends, receives, hides or deletes, and what
+any request answers, is unchanged, and so is every request the pipeline makes: the bench counts those
+on the client side. Only moto's time per request goes down (durations measured against it come closer
+to AWS's, not further).
+
+Used only by the bench (bench/pipeline.ts); tests and `npm start` run moto_server unchanged.
+"""
+
+import functools
+import logging
+import sys
+import time
+
+import moto.backends as moto_backends
+import moto.core.responses as core_responses
+import moto.sqs.models as sqs_models
+from moto.server import main
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+
+def _unix_time(dt=None):
+    return time.time() if dt is None else _original_unix_time(dt)
+
+
+def _unix_time_millis(dt=None):
+    return time.time() * 1000.0 if dt is None else _original_unix_time_millis(dt)
+
+
+_original_unix_time = sqs_models.unix_time
+_original_unix_time_millis = sqs_models.unix_time_millis
+sqs_models.unix_time = _unix_time
+sqs_models.unix_time_millis = _unix_time_millis
+
+
+def _is_message_valid_based_on_retention_period(self, queue_name, message):
+    # As moto's, without building every attribute of the queue to read MessageRetentionPeriod.
+    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    return retention_period + message.sent_timestamp / 1000 > time.time()
+
+
+sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
+    _is_message_valid_based_on_retention_period
+)
+Queue = sqs_models.Queue
+
+
+def _visible_messages(self):
+    now = time.time() * 1000.0
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(self):
+    now = time.time() * 1000.0
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _not_visible_count(self):
+    now = time.time() * 1000.0
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+def _visible_count(self):
+    return len(self.messages)
+
+
+Queue.messages = property(_visible_messages)
+Queue.approximate_number_of_messages_delayed = property(_delayed_count)
+Queue.approximate_number_of_messages_not_visible = property(_not_visible_count)
+Queue.approximate_number_of_messages = property(_visible_count)
+
+
+def _delete_message(self, receipt_handle):
+    # moto's, in one walk of the queue instead of two.
+    if receipt_handle in self.deleted_messages:
+        return
+    kept = []
+    found = False
+    for message in self._messages:
+        if receipt_handle == message.receipt_handle or receipt_handle in message._old_receipt_handles:
+            found = True
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            continue
+        kept.append(message)
+    if not found:
+        raise ReceiptHandleIsInvalid()
+    self._messages = kept
+
+
+Queue.delete_message = _delete_message
+
+# The same answers every time: moto's package directories, and a handler class's methods.
+_modules = tuple(moto_backends.list_of_moto_modules())
+moto_backends.list_of_moto_modules = lambda: _modules
+core_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+    core_responses.method_names_from_class
+)
+
+# werkzeug logs a line per request to stderr under a lock its request threads queue on (~30% of the
+# emulator's time in a profile); the launcher's caller keeps only the tail of stderr for errors.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
