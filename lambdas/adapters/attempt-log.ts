@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { FEED_EVENT_IDS, feedBucket } from '../core/deliveries-feed.js';
 import type { FailureClass } from '../core/failure-classification.js';
 import type { DestinationType } from '../destinations/index.js';
 import { deliveryMetrics } from './delivery-metrics.js';
@@ -12,6 +13,11 @@ export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-s
 export interface AttemptRecord {
   readonly destinationId: string;
   readonly destinationType: DestinationType;
+  /**
+   * The destination's customer, for the deliveries feed's filter. Call sites need not set it: the
+   * AttemptLog's `customerOf` fills it in from the destination the batch runs for.
+   */
+  readonly customerExternalId?: string;
   readonly eventIds: readonly string[];
   readonly outcome: AttemptOutcome;
   readonly failureClass?: FailureClass;
@@ -41,10 +47,15 @@ export class AttemptLog {
   /** Health's per-minute counters (adapters/health-rollups.ts), one UpdateItem beside each record. */
   private readonly rollups: HealthRollups;
 
+  /**
+   * @param customerOf the customerExternalId of a destination the caller runs batches for (its
+   *   runtime knows the destination), so every call site's record carries it for the deliveries feed.
+   */
   public constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly retentionSeconds: number,
+    private readonly customerOf: (destinationId: string) => string | undefined = () => undefined,
   ) {
     this.rollups = new HealthRollups(client, tableName);
   }
@@ -61,12 +72,18 @@ export class AttemptLog {
   }
 
   private async put(attempt: AttemptRecord, at: Date): Promise<void> {
+    const customerExternalId = attempt.customerExternalId ?? this.customerOf(attempt.destinationId);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
         Item: marshall(
           {
             ...attempt,
+            ...(customerExternalId !== undefined ? { customerExternalId } : {}),
+            // The deliveries feed's sparse index (core/deliveries-feed.ts FEED_INDEX): its partition,
+            // and the few event ids it projects instead of a big batch's whole list.
+            feed: feedBucket(at),
+            feedEventIds: attempt.eventIds.slice(0, FEED_EVENT_IDS),
             sk: `${at.toISOString()}#${randomUUID()}`,
             attemptedAt: at.toISOString(),
             eventCount: attempt.eventIds.length,

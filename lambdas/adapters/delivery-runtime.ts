@@ -156,6 +156,8 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   public readonly retentionSeconds: number;
   private readonly sqs = new SQSClient({});
   private readonly destinations = new Map<string, PerDestination<C, K>>();
+  /** The customer of each destination a batch or test send ran for, stamped on its attempt records. */
+  private readonly customers = new Map<string, string>();
 
   public constructor(
     private readonly source: DestinationSource<D>,
@@ -166,7 +168,12 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   ) {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
-    this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
+    this.attempts = new AttemptLog(
+      this.dynamodb,
+      env[DELIVERY_ENV.attemptsTable],
+      this.retentionSeconds,
+      (id) => this.customers.get(id),
+    );
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
@@ -195,6 +202,7 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
         return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
       }
       const { destination } = target;
+      this.customers.set(destination.id, destination.customerExternalId);
       const state = this.stateFor(destination, target.revision);
       state.logger.addContext(context);
       return runDeliveryBatch(
@@ -241,6 +249,7 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
     const { destinationId } = TestSendRequestSchema.parse(event).pushrailTest;
     const destination = await this.source.byId(destinationId);
     if (!destination) throw new TestSendTargetError(destinationId);
+    this.customers.set(destination.id, destination.customerExternalId);
     const logger = this.logger.createChild({ persistentKeys: { destinationId, test: true } });
     const started = Date.now();
     const record = testEventRecord(destination, new Date(started), randomUUID());
