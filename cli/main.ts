@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReplayRequest } from '../lambdas/core/replay-request.js';
 import { runAudit } from './audit-command.js';
+import { runConsole } from './console-command.js';
 import { runDestinations } from './destinations/index.js';
 import { runHealth } from './health-command.js';
 import {
@@ -22,6 +23,8 @@ Commands:
   destinations  list, get, create, update, pause, resume, test, delete and apply destinations at
                 runtime through the management API (npx pushrail destinations --help)
   audit         the audit trail of destination changes and replays (npx pushrail audit --help)
+  console       the operator console in the browser, on 127.0.0.1:4000: live deliveries, health,
+                trace, audit and a replay picker (npx pushrail console --help)
   health        health per destination: status, success rate, latency, backlog, DLQ, last error
                 (npx pushrail health --help)
   replay        re-deliver a destination's DLQ, a time window, or single events (npx pushrail replay --help)
@@ -40,6 +43,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'audit') {
     return runAudit(rest, {
+      io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    });
+  }
+  if (command === 'console') {
+    return runConsole(rest, {
       io: { out: (line) => console.log(line), err: (line) => console.error(line) },
     });
   }
