@@ -104,6 +104,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     const origin = req.headers.origin;
     if (!allowedHosts.has(host) || (origin !== undefined && !allowedHosts.has(originHost(origin)))) {
       options.log?.(`${req.method} ${req.url} -> 403 (Host ${host}, Origin ${origin ?? '-'})`);
+      req.resume();
       json(res, 403, {
         error: { code: 'FORBIDDEN', message: 'the console answers its own page only (Host and Origin)' },
       });
@@ -112,6 +113,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     const url = new URL(req.url ?? '/', `http://${host}`);
     const method = req.method ?? 'GET';
     if (url.pathname.startsWith('/api/')) return api(req, res, method, url);
+    req.resume();
     const asset = method === 'GET' ? options.assets[url.pathname] : undefined;
     if (!asset) {
       json(res, 404, { error: { code: 'NOT_FOUND', message: 'no such page' } });
@@ -123,6 +125,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
   async function api(req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<void> {
     if (url.pathname === '/api/replay' && method === 'POST') return startReplay(req, res);
+    // No other route reads a body: drain it, so the connection stays usable for the next request.
+    req.resume();
     const job = /^\/api\/replay\/([0-9a-f-]{36})$/.exec(url.pathname);
     if (job && method === 'GET') {
       const found = jobs.get(job[1] as string);
