@@ -40,6 +40,26 @@ export interface AttemptRecord {
 }
 
 /**
+ * What the runtime that records attempts knows besides each record, stamped on every record for the
+ * deliveries feed, so no call site has to pass it.
+ */
+export interface AttemptContext {
+  /**
+   * The customerExternalId of a destination the caller runs batches for.
+   * @default none
+   */
+  readonly customerOf?: (destinationId: string) => string | undefined;
+  /**
+   * The eventType of an event of a batch in flight.
+   * @default none
+   */
+  readonly eventTypeOf?: (eventId: string) => string | undefined;
+}
+
+/** Event types one record lists at most (a batch usually has one or a few). */
+const MAX_EVENT_TYPES = 10;
+
+/**
  * The per-attempt audit trail (table `attempts`, key destinationId + `<ISO time>#<id>`), so the
  * attempts of a destination read back in time order for health rollups. Never holds a secret.
  */
@@ -47,15 +67,11 @@ export class AttemptLog {
   /** Health's per-minute counters (adapters/health-rollups.ts), one UpdateItem beside each record. */
   private readonly rollups: HealthRollups;
 
-  /**
-   * @param customerOf the customerExternalId of a destination the caller runs batches for (its
-   *   runtime knows the destination), so every call site's record carries it for the deliveries feed.
-   */
   public constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly retentionSeconds: number,
-    private readonly customerOf: (destinationId: string) => string | undefined = () => undefined,
+    private readonly context: AttemptContext = {},
   ) {
     this.rollups = new HealthRollups(client, tableName);
   }
@@ -71,8 +87,21 @@ export class AttemptLog {
       });
   }
 
+  private eventTypes(attempt: AttemptRecord): string[] {
+    const lookup = this.context.eventTypeOf;
+    if (!lookup) return [];
+    const types = new Set<string>();
+    for (const id of attempt.eventIds) {
+      const type = lookup(id);
+      if (type !== undefined) types.add(type);
+      if (types.size >= MAX_EVENT_TYPES) break;
+    }
+    return [...types];
+  }
+
   private async put(attempt: AttemptRecord, at: Date): Promise<void> {
-    const customerExternalId = attempt.customerExternalId ?? this.customerOf(attempt.destinationId);
+    const customerExternalId = attempt.customerExternalId ?? this.context.customerOf?.(attempt.destinationId);
+    const eventTypes = this.eventTypes(attempt);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -80,6 +109,7 @@ export class AttemptLog {
           {
             ...attempt,
             ...(customerExternalId !== undefined ? { customerExternalId } : {}),
+            ...(eventTypes.length > 0 ? { eventTypes } : {}),
             // The deliveries feed's sparse index (core/deliveries-feed.ts FEED_INDEX): its partition,
             // and the few event ids it projects instead of a big batch's whole list.
             feed: feedBucket(at),

@@ -158,6 +158,8 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   private readonly destinations = new Map<string, PerDestination<C, K>>();
   /** The customer of each destination a batch or test send ran for, stamped on its attempt records. */
   private readonly customers = new Map<string, string>();
+  /** The eventType of each event of the batches in flight, for their attempt records (the feed). */
+  private readonly eventTypes = new Map<string, string>();
 
   public constructor(
     private readonly source: DestinationSource<D>,
@@ -168,12 +170,10 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   ) {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
-    this.attempts = new AttemptLog(
-      this.dynamodb,
-      env[DELIVERY_ENV.attemptsTable],
-      this.retentionSeconds,
-      (id) => this.customers.get(id),
-    );
+    this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds, {
+      customerOf: (id) => this.customers.get(id),
+      eventTypeOf: (id) => this.eventTypes.get(id),
+    });
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
 
@@ -205,9 +205,14 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
       this.customers.set(destination.id, destination.customerExternalId);
       const state = this.stateFor(destination, target.revision);
       state.logger.addContext(context);
+      const typed: string[] = [];
       return runDeliveryBatch(
         event,
         async (events) => {
+          for (const q of events) {
+            this.eventTypes.set(q.record.eventId, q.record.eventType);
+            typed.push(q.record.eventId);
+          }
           const { client, credentials } = await state.customer.forBatch();
           const outcomes = await deliver(events, { destination, client, credentials, logger: state.logger });
           state.customer.afterBatch(outcomes);
@@ -224,7 +229,9 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
           logger: state.logger,
           ...(this.options.random ? { random: this.options.random } : {}),
         },
-      );
+      ).finally(() => {
+        for (const id of typed) this.eventTypes.delete(id);
+      });
     };
     // One cast: a function whose answer depends on which event it got is an overload TypeScript
     // cannot check against its implementation.

@@ -45,9 +45,9 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
   const retentionSeconds = env[REPLAY_ENV.retentionDays] * DAY_SECONDS;
   // The customer of each destination replayed, stamped on its `replayed` records (the deliveries feed).
   const customers = new Map<string, string>();
-  const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds, (id) =>
-    customers.get(id),
-  );
+  const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds, {
+    customerOf: (id) => customers.get(id),
+  });
   const journal = new ReplayJournal(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const trace = new TraceLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const eventsTable = env[REPLAY_ENV.eventsTable];

@@ -206,7 +206,7 @@ describe('the console forwarding server', () => {
 
   it('refuses a request whose Host is not its own (DNS rebinding) or whose Origin is foreign, with 403, before forwarding', async () => {
     const port = server.port;
-    for (const headers of [
+    const foreign: Record<string, string>[] = [
       { host: `evil.example:${port}` },
       { host: `127.0.0.1.nip.io:${port}` },
       { host: '127.0.0.1' },
@@ -215,7 +215,8 @@ describe('the console forwarding server', () => {
       { origin: `http://evil.example:${port}` },
       { origin: `https://127.0.0.1:${port}` },
       { origin: 'null' },
-    ]) {
+    ];
+    for (const headers of foreign) {
       for (const path of ['/api/health', '/']) {
         const answer = await send('GET', path, headers);
         expect(answer.status, `${JSON.stringify(headers)} ${path}`).toBe(403);

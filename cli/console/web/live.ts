@@ -95,7 +95,15 @@ function row(d: Delivery): HTMLElement {
       'data-destination': d.destinationId,
     },
     h('time', { datetime: d.at }, time(d.at)),
-    h('span', { class: 'what' }, `${what}${more}`),
+    h(
+      'a',
+      {
+        class: 'what',
+        href: d.eventIds[0] ? `#trace/${d.eventIds[0]}` : undefined,
+        title: d.eventIds.join(' '),
+      },
+      `${what}${more}`,
+    ),
     h('span', { class: 'to' }, `→ ${d.destinationId} (${d.type.toLowerCase()})`),
     h('span', { class: 'customer muted' }, d.customerExternalId ?? ''),
     h('span', { class: 'result', title: d.reason ?? d.target ?? '' }, result),

@@ -25,13 +25,14 @@ replace(nav, ...Object.entries(VIEWS).map(([id, v]) => h('a', { href: `#${id}`, 
 let stop: () => void = () => undefined;
 function show(): void {
   stop();
-  const [id = 'live', arg] = window.location.hash.replace(/^#/, '').split('/');
+  // `#trace/evt_…`, `#replay?destination=…`: the view, then its argument or parameters.
+  const [id = 'live', arg] = (window.location.hash.replace(/^#/, '').split('?')[0] ?? '').split('/');
   const name = VIEWS[id] ? id : 'live';
   const view = VIEWS[name] as (typeof VIEWS)[string];
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.view === name);
   main.replaceChildren();
   main.dataset.view = name;
-  stop = view.mount(main, arg ? decodeURIComponent(arg.split('?')[0] ?? '') : undefined);
+  stop = view.mount(main, arg ? decodeURIComponent(arg) : undefined);
 }
 window.addEventListener('hashchange', show);
 show();
