@@ -238,9 +238,15 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
         await page.goto(`${consoleUrl}/#live`);
         await row('acme-s3-archive', 'delivered').first().waitFor({ timeout: 60_000 });
         await row('acme-eventbridge', 'delivered').first().waitFor({ timeout: 60_000 });
+        // The summary reads health at load (and every 30 s): a reload shows both deliveries.
+        await page.reload();
+        await row('acme-eventbridge', 'delivered').first().waitFor();
         await expect.poll(() => page.locator('[data-testid=summary]').textContent()).toContain('2 delivered');
         // The README's picture of the console: the seed event delivered to both destinations.
-        await page.screenshot({ path: join(ROOT, 'docs', 'console.png') });
+        await page.screenshot({
+          path: join(ROOT, 'docs', 'console.png'),
+          clip: { x: 0, y: 0, width: 1280, height: 260 },
+        });
       });
 
       // The customer deletes the bucket: every delivery now fails permanently (NoSuchBucket).
@@ -276,10 +282,17 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       await step('health-failing', async () => {
         await page.goto(`${consoleUrl}/#health`);
         const health = page.locator('[data-testid=health] tr[data-destination="acme-s3-archive"]');
-        await expect.poll(() => health.getAttribute('data-status'), { timeout: 30_000 }).toBe('failing');
+        // The page reads health every 15 s; a reload reads it again at once.
         await expect
-          .poll(() => health.locator('[data-testid=dlq]').textContent(), { timeout: 30_000 })
-          .toBe(String(BROKEN_EVENTS));
+          .poll(
+            async () => {
+              await page.reload();
+              await health.waitFor();
+              return `${await health.getAttribute('data-status')} ${await health.locator('[data-testid=dlq]').textContent()}`;
+            },
+            { timeout: 30_000, interval: 1000 },
+          )
+          .toBe(`failing ${BROKEN_EVENTS}`);
         expect(await health.locator('.reason').textContent()).toContain('NoSuchBucket');
         expect(
           await page

@@ -1,7 +1,8 @@
 import { getJson, type Health } from './api.js';
 import { errorBox, h, replace, time } from './dom.js';
 
-const REFRESH_MS = 5000;
+/** Health evaluates every destination (a rollup Query and queue attributes each): every 15 s is plenty. */
+const REFRESH_MS = 15_000;
 
 /** Health per destination: status colour, counts, backlog, DLQ depth and the last error. */
 export function mountHealth(root: HTMLElement): () => void {

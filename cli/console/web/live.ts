@@ -3,6 +3,11 @@ import { errorBox, h, replace, time } from './dom.js';
 
 /** How often the live list asks for the newest deliveries (one feed Query, see the README's cost). */
 const REFRESH_MS = 3000;
+/**
+ * How often the summary line reads health: it evaluates every destination (a rollup Query and the
+ * queue attributes of each), far more than the feed's one Query, so not on every refresh.
+ */
+const SUMMARY_MS = 30_000;
 
 const OUTCOMES = ['delivered', 'failed', 'retry-scheduled', 'dead-lettered', 'replayed'];
 
@@ -47,9 +52,11 @@ export function mountLive(root: HTMLElement): () => void {
 
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let summaryAt = 0;
   async function refresh(): Promise<void> {
     if (timer) clearTimeout(timer);
     try {
+      const summaryDue = Date.now() - summaryAt >= SUMMARY_MS;
       const [feed, health] = await Promise.all([
         getJson<{ deliveries: Delivery[] }>('/api/deliveries', {
           destinationId: destination.value,
@@ -57,7 +64,7 @@ export function mountLive(root: HTMLElement): () => void {
           outcome: outcome.value,
           limit: '50',
         }),
-        getJson<{ destinations: Health[] }>('/api/health'),
+        summaryDue ? getJson<{ destinations: Health[] }>('/api/health') : undefined,
       ]);
       replace(
         list,
@@ -65,7 +72,10 @@ export function mountLive(root: HTMLElement): () => void {
           ? feed.deliveries.map(row)
           : [h('li', { class: 'muted' }, 'no deliveries in the last day')]),
       );
-      replace(summary, summaryOf(health.destinations));
+      if (health) {
+        summaryAt = Date.now();
+        replace(summary, summaryOf(health.destinations));
+      }
       replace(status, `updated ${time(new Date().toISOString())} · every ${REFRESH_MS / 1000} s`);
     } catch (error) {
       replace(status, errorBox(error));
