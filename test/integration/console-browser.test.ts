@@ -241,6 +241,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
         // The summary reads health at load (and every 30 s): a reload shows both deliveries.
         await page.reload();
         await row('acme-eventbridge', 'delivered').first().waitFor();
+        // The attempt records carry their events' types: the row reads "order.completed → acme-s3-archive (s3)".
+        expect(await row('acme-s3-archive', 'delivered').first().textContent()).toContain(
+          'order.completed→ acme-s3-archive (s3)',
+        );
         await expect.poll(() => page.locator('[data-testid=summary]').textContent()).toContain('2 delivered');
         // The README's picture of the console: the seed event delivered to both destinations.
         await page.screenshot({
