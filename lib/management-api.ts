@@ -21,7 +21,8 @@ import { nagResource, type RuntimeResources } from './runtime-resources.js';
  *   PutItem and UpdateItem. No DeleteItem: the provisioner removes a record once its resources are gone.
  * - audit table: the entries (PutItem, in the transaction or alone) and `GET /v1/audit` (Query).
  * - events and attempts tables: `GET /v1/events/{eventId}` (adapters/trace-reader.ts) reads the event
- *   (GetItem) and its trace records (Query); it writes neither.
+ *   (GetItem) and its trace records (Query); it writes neither. `GET /v1/deliveries` Queries the
+ *   attempts table (one destination) or its `feed` index (all of them).
  * - Pushrail's own secrets (adapters/owned-secrets.ts): CreateSecret, DescribeSecret and RestoreSecret
  *   (taking over one left by an earlier destination of the same id), PutSecretValue (a rotation).
  *   No DeleteSecret (the provisioner deletes) and no TagResource (secrets are created untagged).
@@ -31,6 +32,8 @@ export const MANAGEMENT_PERMISSIONS = {
   audit: ['dynamodb:PutItem', 'dynamodb:Query'],
   events: ['dynamodb:GetItem'],
   attempts: ['dynamodb:Query'],
+  /** `GET /v1/deliveries` across destinations reads the attempts table's feed index. */
+  feedIndex: ['dynamodb:Query'],
   secrets: [
     'secretsmanager:CreateSecret',
     'secretsmanager:DescribeSecret',
@@ -55,6 +58,8 @@ export interface ManagementApiProps {
    * rollups and last announced status live there too.
    */
   readonly attemptsTable: ITable;
+  /** The attempts table's `feed` index (core/deliveries-feed.ts), read by `GET /v1/deliveries`. */
+  readonly feedIndexArn: string;
   /** Invoked asynchronously with `{destinationId}` after every change. */
   readonly provisioner: IFunction;
   /** The consumer of each kind, invoked synchronously by the test send. */
@@ -109,6 +114,12 @@ export class ManagementApi extends Construct {
     props.auditTable.grant(fn, ...MANAGEMENT_PERMISSIONS.audit);
     props.eventsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.events);
     props.attemptsTable.grant(fn, ...MANAGEMENT_PERMISSIONS.attempts);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...MANAGEMENT_PERMISSIONS.feedIndex],
+        resources: [props.feedIndexArn],
+      }),
+    );
     grantHealth(fn, props.attemptsTable, resources, this.managementFunction.role);
     fn.addToRolePolicy(
       new PolicyStatement({

@@ -4,6 +4,7 @@ import { SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { VendorSettings } from '../lambdas/core/config.js';
+import { FEED_INDEX } from '../lambdas/core/deliveries-feed.js';
 import { TABLES } from '../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/destinations/index.js';
 import { DeliveryFunction } from './delivery-function.js';
@@ -89,7 +90,8 @@ export class PushrailStack extends Stack {
 
     // 'EventStore' is the construct id the tables were first deployed under: renaming it would replace
     // the retained tables (new logical ids) instead of keeping them.
-    this.tables = new Tables(this, 'EventStore').tables;
+    const tables = new Tables(this, 'EventStore');
+    this.tables = tables.tables;
 
     // Off by default: the template is then exactly what it was without the setting.
     if (props.egress?.staticIps) this.egress = new EgressNetwork(this, 'Egress', { azs: props.egress.azs });
@@ -154,6 +156,7 @@ export class PushrailStack extends Stack {
       auditTable: this.tables.audit,
       eventsTable: this.tables.events,
       attemptsTable: this.tables.attempts,
+      feedIndexArn: tables.indexArns.attempts?.[FEED_INDEX.name] as string,
       provisioner: this.provisioner.provisionerFunction.function,
       consumers: consumerFunctionsByType,
     });

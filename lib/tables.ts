@@ -1,5 +1,15 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  Table,
+  TableBase,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
+import type { AddToResourcePolicyResult, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { TABLES, type TableDescription } from '../lambdas/core/resources.js';
 
@@ -24,14 +34,23 @@ export function tableConstructId(table: TableDescription): string {
  *   both, and a monthly fee, for no control this pipeline needs).
  * - TTL expires items after the configured retention.
  * - Retained, with deletion protection, on stack deletion: they hold accepted events.
+ * - Global secondary indexes as the description lists them (the attempts table's deliveries feed).
+ *
+ * `tables` are what the functions are granted on: for a table with indexes, a reference to the table
+ * alone, because a grant on the Table itself also grants `<table>/index/*` to every grantee (the
+ * delivery functions would be allowed to read the feed). A function that reads an index is granted
+ * on `indexArns` explicitly.
  */
 export class Tables extends Construct {
   public readonly tables: Readonly<Record<TableRole, ITable>>;
+  /** The ARN of each table's index, by table role and index name (`indexArns.attempts.feed`). */
+  public readonly indexArns: Readonly<Partial<Record<TableRole, Readonly<Record<string, string>>>>>;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id);
-    const build = (description: TableDescription): ITable =>
-      new Table(this, tableConstructId(description), {
+    const indexArns: Partial<Record<TableRole, Record<string, string>>> = {};
+    const build = (description: TableDescription): ITable => {
+      const table = new Table(this, tableConstructId(description), {
         partitionKey: { name: description.partitionKey, type: AttributeType.STRING },
         ...(description.sortKey
           ? { sortKey: { name: description.sortKey, type: AttributeType.STRING } }
@@ -43,8 +62,55 @@ export class Tables extends Construct {
         deletionProtection: true,
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      const indexes = description.globalIndexes ?? [];
+      if (indexes.length === 0) return table;
+      for (const index of indexes) {
+        table.addGlobalSecondaryIndex({
+          indexName: index.name,
+          partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: index.sortKey, type: AttributeType.STRING },
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: [...index.projected],
+        });
+      }
+      indexArns[description.role as TableRole] = Object.fromEntries(
+        indexes.map((index) => [index.name, `${table.tableArn}/index/${index.name}`]),
+      );
+      return new TableGrantView(this, `${tableConstructId(description)}Grants`, table);
+    };
+    this.indexArns = indexArns;
     const tables: Partial<Record<TableRole, ITable>> = {};
     for (const role of Object.keys(TABLES) as TableRole[]) tables[role] = build(TABLES[role]);
     this.tables = tables as Record<TableRole, ITable>;
+  }
+}
+
+/**
+ * A table as grants see it without its indexes: the same name and ARN (Ref and GetAtt of the real
+ * table), and `hasIndex` false, so `grant` covers the table alone, not `<table>/index/*`. No resource
+ * of its own.
+ */
+class TableGrantView extends TableBase {
+  public readonly tableArn: string;
+  public readonly tableName: string;
+  public readonly tableStreamArn?: string;
+  public readonly encryptionKey?: IKey;
+  public resourcePolicy?: PolicyDocument;
+  public readonly regions: string[] = [];
+
+  public constructor(scope: Construct, id: string, table: Table) {
+    super(scope, id);
+    this.tableArn = table.tableArn;
+    this.tableName = table.tableName;
+    if (table.tableStreamArn) this.tableStreamArn = table.tableStreamArn;
+    if (table.encryptionKey) this.encryptionKey = table.encryptionKey;
+  }
+
+  public addToResourcePolicy(_statement: PolicyStatement): AddToResourcePolicyResult {
+    return { statementAdded: false };
+  }
+
+  protected get hasIndex(): boolean {
+    return false;
   }
 }

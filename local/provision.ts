@@ -3,6 +3,8 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   DynamoDBClient,
+  type GlobalSecondaryIndex,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
@@ -109,13 +111,30 @@ async function ensureTable(
     { AttributeName: table.partitionKey, KeyType: 'HASH' as const },
     ...(table.sortKey ? [{ AttributeName: table.sortKey, KeyType: 'RANGE' as const }] : []),
   ];
+  const indexes = (table.globalIndexes ?? []).map(
+    (index): GlobalSecondaryIndex => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
+    }),
+  );
+  const attributes = [
+    ...new Set([
+      ...keys.map((k) => k.AttributeName),
+      ...indexes.flatMap((i) => (i.KeySchema ?? []).map((k) => k.AttributeName as string)),
+    ]),
+  ].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }));
   try {
     await dynamodb.send(
       new CreateTableCommand({
         TableName,
         BillingMode: 'PAY_PER_REQUEST',
         KeySchema: keys,
-        AttributeDefinitions: keys.map((k) => ({ AttributeName: k.AttributeName, AttributeType: 'S' })),
+        AttributeDefinitions: attributes,
+        ...(indexes.length > 0 ? { GlobalSecondaryIndexes: indexes } : {}),
       }),
     );
   } catch (error) {
@@ -126,6 +145,17 @@ async function ensureTable(
     if (existing !== wanted) {
       throw new Error(
         `table ${TableName} exists with key ${existing}, but Pushrail needs ${wanted}: delete it or use another PUSHRAIL_NAME_PREFIX`,
+      );
+    }
+    // A table made by an older version keeps its data and gets the indexes it lacks.
+    const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+    for (const index of indexes.filter((i) => !present.has(i.IndexName))) {
+      await dynamodb.send(
+        new UpdateTableCommand({
+          TableName,
+          AttributeDefinitions: attributes,
+          GlobalSecondaryIndexUpdates: [{ Create: index }],
+        }),
       );
     }
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { FEED_EVENT_IDS, feedBucket } from '../core/deliveries-feed.js';
 import type { FailureClass } from '../core/failure-classification.js';
 import { addDelta, type MinuteDelta, minuteOf, rollupDelta } from '../core/health-rollup.js';
 import type { DestinationType } from '../destinations/index.js';
@@ -13,6 +14,11 @@ export type AttemptOutcome = 'delivered' | 'failed' | 'dead-lettered' | 'retry-s
 export interface AttemptRecord {
   readonly destinationId: string;
   readonly destinationType: DestinationType;
+  /**
+   * The destination's customer, for the deliveries feed's filter. Call sites need not set it: the
+   * AttemptLog's `customerOf` fills it in from the destination the batch runs for.
+   */
+  readonly customerExternalId?: string;
   readonly eventIds: readonly string[];
   readonly outcome: AttemptOutcome;
   readonly failureClass?: FailureClass;
@@ -34,7 +40,21 @@ export interface AttemptRecord {
   readonly responseBody?: string;
 }
 
-export interface AttemptLogOptions {
+/**
+ * What the runtime that records attempts knows besides each record, stamped on every record for the
+ * deliveries feed, so no call site has to pass it.
+ */
+export interface AttemptContext {
+  /**
+   * The customerExternalId of a destination the caller runs batches for.
+   * @default none
+   */
+  readonly customerOf?: (destinationId: string) => string | undefined;
+  /**
+   * The eventType of an event of a batch in flight.
+   * @default none
+   */
+  readonly eventTypeOf?: (eventId: string) => string | undefined;
   /**
    * Holds health rollups until `flushRollups` (the delivery runtime flushes once per invocation): an
    * EventBridge batch of 100 events makes 10 calls, so 10 attempt records but one rollup write.
@@ -42,6 +62,9 @@ export interface AttemptLogOptions {
    */
   readonly bufferRollups?: boolean;
 }
+
+/** Event types one record lists at most (a batch usually has one or a few). */
+const MAX_EVENT_TYPES = 10;
 
 /**
  * The per-attempt audit trail (table `attempts`, key destinationId + `<ISO time>#<id>`), so the
@@ -57,7 +80,7 @@ export class AttemptLog {
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly retentionSeconds: number,
-    private readonly options: AttemptLogOptions = {},
+    private readonly context: AttemptContext = {},
   ) {
     this.rollups = new HealthRollups(client, tableName);
   }
@@ -68,7 +91,7 @@ export class AttemptLog {
    */
   public async record(attempt: AttemptRecord, at: Date = new Date()): Promise<void> {
     deliveryMetrics.record(attempt);
-    if (this.options.bufferRollups) {
+    if (this.context.bufferRollups) {
       this.buffer(attempt, at);
       await this.put(attempt, at);
       return;
@@ -108,13 +131,33 @@ export class AttemptLog {
     });
   }
 
+  private eventTypes(attempt: AttemptRecord): string[] {
+    const lookup = this.context.eventTypeOf;
+    if (!lookup) return [];
+    const types = new Set<string>();
+    for (const id of attempt.eventIds) {
+      const type = lookup(id);
+      if (type !== undefined) types.add(type);
+      if (types.size >= MAX_EVENT_TYPES) break;
+    }
+    return [...types];
+  }
+
   private async put(attempt: AttemptRecord, at: Date): Promise<void> {
+    const customerExternalId = attempt.customerExternalId ?? this.context.customerOf?.(attempt.destinationId);
+    const eventTypes = this.eventTypes(attempt);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
         Item: marshall(
           {
             ...attempt,
+            ...(customerExternalId !== undefined ? { customerExternalId } : {}),
+            ...(eventTypes.length > 0 ? { eventTypes } : {}),
+            // The deliveries feed's sparse index (core/deliveries-feed.ts FEED_INDEX): its partition,
+            // and the few event ids it projects instead of a big batch's whole list.
+            feed: feedBucket(at),
+            feedEventIds: attempt.eventIds.slice(0, FEED_EVENT_IDS),
             sk: `${at.toISOString()}#${randomUUID()}`,
             attemptedAt: at.toISOString(),
             eventCount: attempt.eventIds.length,

@@ -156,6 +156,10 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   public readonly retentionSeconds: number;
   private readonly sqs = new SQSClient({});
   private readonly destinations = new Map<string, PerDestination<C, K>>();
+  /** The customer of each destination a batch or test send ran for, stamped on its attempt records. */
+  private readonly customers = new Map<string, string>();
+  /** The eventType of each event of the batches in flight, for their attempt records (the feed). */
+  private readonly eventTypes = new Map<string, string>();
 
   public constructor(
     private readonly source: DestinationSource<D>,
@@ -168,6 +172,8 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
     // Rollups once per invocation, flushed with the metrics (below).
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds, {
+      customerOf: (id) => this.customers.get(id),
+      eventTypeOf: (id) => this.eventTypes.get(id),
       bufferRollups: true,
     });
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
@@ -198,11 +204,17 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
         return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
       }
       const { destination } = target;
+      this.customers.set(destination.id, destination.customerExternalId);
       const state = this.stateFor(destination, target.revision);
       state.logger.addContext(context);
+      const typed: string[] = [];
       return runDeliveryBatch(
         event,
         async (events) => {
+          for (const q of events) {
+            this.eventTypes.set(q.record.eventId, q.record.eventType);
+            typed.push(q.record.eventId);
+          }
           const { client, credentials } = await state.customer.forBatch();
           const outcomes = await deliver(events, { destination, client, credentials, logger: state.logger });
           state.customer.afterBatch(outcomes);
@@ -219,7 +231,9 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
           logger: state.logger,
           ...(this.options.random ? { random: this.options.random } : {}),
         },
-      );
+      ).finally(() => {
+        for (const id of typed) this.eventTypes.delete(id);
+      });
     };
     // One cast: a function whose answer depends on which event it got is an overload TypeScript
     // cannot check against its implementation.
@@ -252,6 +266,7 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
     const { destinationId } = TestSendRequestSchema.parse(event).pushrailTest;
     const destination = await this.source.byId(destinationId);
     if (!destination) throw new TestSendTargetError(destinationId);
+    this.customers.set(destination.id, destination.customerExternalId);
     const logger = this.logger.createChild({ persistentKeys: { destinationId, test: true } });
     const started = Date.now();
     const record = testEventRecord(destination, new Date(started), randomUUID());

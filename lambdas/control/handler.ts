@@ -10,6 +10,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
+import { DeliveriesReader } from '../adapters/deliveries-reader.js';
 import { DestinationStore } from '../adapters/destination-store.js';
 import { healthAdapters } from '../adapters/health-deps.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
@@ -28,6 +29,7 @@ import {
 import { MANAGEMENT_ENV } from '../core/function-env.js';
 import { readEnv } from '../core/read-env.js';
 import { MAX_NAME_PREFIX } from '../core/resources.js';
+import { deliveriesRoutes } from './deliveries-routes.js';
 import {
   type ChangeResult,
   createDestinationUseCases,
@@ -151,6 +153,12 @@ export function createManagementHandler(
       ...options.health,
     },
     { caller, idOf, query, ok },
+  );
+  deliveriesRoutes(
+    router,
+    attemptsTable ? new DeliveriesReader(dynamodb, attemptsTable) : undefined,
+    logger,
+    { caller, query, ok },
   );
 
   return async (event, context) => {

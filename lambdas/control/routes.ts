@@ -19,6 +19,7 @@ export const MANAGEMENT_ROUTES = [
   { method: 'GET', path: '/v1/events/{eventId}' },
   { method: 'GET', path: '/v1/health' },
   { method: 'GET', path: '/v1/destinations/{id}/health' },
+  { method: 'GET', path: '/v1/deliveries' },
 ] as const satisfies readonly ManagementRoute[];
 
 export interface ManagementRoute {

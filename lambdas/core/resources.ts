@@ -4,6 +4,8 @@
  * `cdk deploy` creates.
  */
 
+import { FEED_INDEX } from './deliveries-feed.js';
+
 export const DAY_SECONDS = 24 * 60 * 60;
 
 /**
@@ -14,6 +16,14 @@ export const DAY_SECONDS = 24 * 60 * 60;
  */
 export const INGEST_MEMORY_MB = 512;
 
+/** A global secondary index (string keys), projecting its keys and the `projected` attributes. */
+export interface IndexDescription {
+  readonly name: string;
+  readonly partitionKey: string;
+  readonly sortKey: string;
+  readonly projected: readonly string[];
+}
+
 export interface TableDescription {
   /** Role of the table; also the suffix of its local name and the key in `.pushrail/local.json`. */
   readonly role: string;
@@ -23,6 +33,8 @@ export interface TableDescription {
   readonly ttlAttribute: string;
   /** Environment variable through which functions receive the table name. */
   readonly envVar: string;
+  /** @default none */
+  readonly globalIndexes?: readonly IndexDescription[];
 }
 
 export const TABLES = {
@@ -51,6 +63,8 @@ export const TABLES = {
     sortKey: 'sk',
     ttlAttribute: 'expiresAt',
     envVar: 'ATTEMPTS_TABLE',
+    /** The deliveries feed (core/deliveries-feed.ts): sparse, only attempt records carry its key. */
+    globalIndexes: [FEED_INDEX],
   },
   /**
    * The destinations at runtime (DESIGN.md "Management API"): `dest#<id>` → one DestinationRecord

@@ -43,7 +43,11 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
   const destinations = destinationsFromEnv(source, dynamodb);
   const sqs = new SQSClient({});
   const retentionSeconds = env[REPLAY_ENV.retentionDays] * DAY_SECONDS;
-  const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
+  // The customer of each destination replayed, stamped on its `replayed` records (the deliveries feed).
+  const customers = new Map<string, string>();
+  const attempts = new AttemptLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds, {
+    customerOf: (id) => customers.get(id),
+  });
   const journal = new ReplayJournal(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const trace = new TraceLog(dynamodb, env[REPLAY_ENV.attemptsTable], retentionSeconds);
   const eventsTable = env[REPLAY_ENV.eventsTable];
@@ -61,6 +65,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
       );
     }
     const destinationType = destination.type;
+    if (destination.customerExternalId) customers.set(request.destinationId, destination.customerExternalId);
     const names = queueNames(env[REPLAY_ENV.namePrefix], request.destinationId);
     return runReplay(request, {
       audit: destinations.audit,

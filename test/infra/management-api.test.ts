@@ -101,7 +101,7 @@ describe('management API', () => {
     }
   });
 
-  it('may do exactly this: its four tables (the trace reads events and attempts), owned secrets, and invoke the provisioner and the consumers', () => {
+  it('may do exactly this: its four tables (the trace reads events and attempts), the feed index of attempts, owned secrets, and invoke the provisioner and the consumers', () => {
     const consumers = DESTINATION_TYPES.map((t) =>
       arnOf(queries.functionOf(KINDS[t].delivery.serviceName)[0]),
     );
@@ -116,7 +116,14 @@ describe('management API', () => {
       },
       { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resources: [arnOf(queries.tableId('audit'))] },
       { actions: ['dynamodb:GetItem'], resources: [arnOf(queries.tableId('events'))] },
-      { actions: ['dynamodb:Query'], resources: [arnOf(queries.tableId('attempts'))] },
+      // The attempts table and its `feed` index only (GET /v1/deliveries), never `index/*`.
+      {
+        actions: ['dynamodb:Query'],
+        resources: [
+          arnOf(queries.tableId('attempts')),
+          { 'Fn::Join': ['', [arnOf(queries.tableId('attempts')), '/index/feed']] },
+        ],
+      },
       ...healthStatements(queries, STACK_NAME),
       {
         actions: [

@@ -1,6 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseVendorSettingsText } from '../../lambdas/core/config.js';
+import { FEED_INDEX } from '../../lambdas/core/deliveries-feed.js';
 import { InvalidApiKeyError } from '../../lambdas/core/errors.js';
 import { INGEST_ENV } from '../../lambdas/core/function-env.js';
 import { INGEST_MEMORY_MB, TABLES } from '../../lambdas/core/resources.js';
@@ -277,6 +278,41 @@ describe('PushrailStack', () => {
 
     it('creates exactly the tables of the shared description', () => {
       template.resourceCountIs('AWS::DynamoDB::Table', Object.keys(TABLES).length);
+    });
+
+    it('gives the attempts table the sparse feed index of GET /v1/deliveries, projecting only what the feed answers', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: 'destinationId', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: FEED_INDEX.name,
+            KeySchema: [
+              { AttributeName: 'feed', KeyType: 'HASH' },
+              { AttributeName: 'sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...FEED_INDEX.projected] },
+          },
+        ],
+      });
+      // The full event id list and the webhook's response body stay out of the index.
+      expect(FEED_INDEX.projected).not.toContain('eventIds');
+      expect(FEED_INDEX.projected).not.toContain('responseBody');
+    });
+
+    it('grants the index to the management function alone: every other grant on the attempts table is the table itself', () => {
+      const indexArn = JSON.stringify({
+        'Fn::Join': ['', [arnOf(new TemplateQueries(template).tableId('attempts')), '/index/feed']],
+      });
+      const policies = template.findResources('AWS::IAM::Policy');
+      const withIndex = Object.entries(policies).filter(([, p]) => JSON.stringify(p).includes('/index/'));
+      expect(withIndex).toHaveLength(1);
+      const [, policy] = withIndex[0] as [string, unknown];
+      expect(JSON.stringify(policy)).toContain(indexArn);
+      expect(JSON.stringify(policy)).not.toContain('/index/*');
+      expect(JSON.stringify(policies)).not.toContain('/index/*');
     });
   });
 
