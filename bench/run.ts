@@ -186,7 +186,7 @@ function floorInputs(events: readonly CanonicalEvent[]): FloorInputs {
 
 const modeLabel = (r: ModeResult) => (r.mode === 'single' ? 'single POSTs' : 'batches of 100');
 /** The tables whose write units per event are printed, in this order, then any others. */
-const TABLE_ORDER = ['events', 'idempotency', 'seals', 'attempts', 'health', 'trace'];
+const TABLE_ORDER = ['events', 'idempotency', 'seals', 'attempts', 'feed index', 'health', 'trace'];
 
 function costRows(
   runs: readonly ModeResult[],
