@@ -8,7 +8,14 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       {
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' },
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+          // The property tests run hundreds of cases each, beside an integration file's moto on a
+          // 2-core machine: 5 s (Vitest's default) was seen to time out under that load.
+          testTimeout: 30_000,
+        },
       },
       {
         test: {
