@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { storedItemBytes } from '../lambdas/adapters/event-store.js';
+import { storedEventFor, storedItemBytes } from '../lambdas/adapters/event-store.js';
 import { canonicalJson, sha256Hex } from '../lambdas/core/canonical.js';
 import type { EventRecord } from '../lambdas/core/event.js';
 import { MiB } from '../lambdas/core/limits.js';
@@ -110,21 +110,14 @@ export interface FloorInputs {
  * one write unit per started KiB: the size any design that stores the event durably must write.
  */
 export function floorEventItemBytes(record: EventRecord, destinations: readonly string[]): number {
-  const json = canonicalJson(record);
+  const receivedAt = Date.parse(record.receivedAt);
   return storedItemBytes(
-    {
-      eventId: record.eventId,
-      customerExternalId: record.customerExternalId,
-      idempotencyKey: record.idempotencyKey,
-      eventType: record.eventType,
-      occurredAt: record.occurredAt,
-      receivedAt: record.receivedAt,
-      bodyHash: sha256Hex(json),
-      record: json,
+    storedEventFor(record, {
+      bodyHash: sha256Hex(canonicalJson(record)),
       destinations,
-      expiresAt: Math.floor(Date.parse(record.receivedAt) / 1000) + 30 * DAY_SECONDS,
-    },
-    { inProgressExpiry: Date.parse(record.receivedAt) + 29_000, completion: `done#${randomUUID()}` },
+      expiresAt: Math.floor(receivedAt / 1000) + 30 * DAY_SECONDS,
+    }),
+    { inProgressExpiry: receivedAt + 29_000, completion: `done#${randomUUID()}` },
   );
 }
 

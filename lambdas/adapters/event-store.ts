@@ -9,6 +9,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { canonicalJson } from '../core/canonical.js';
+import type { EventRecord } from '../core/event.js';
 import { decodeRecord, encodeRecord } from '../core/record-codec.js';
 import { itemSize } from './dynamodb-size.js';
 
@@ -29,6 +31,27 @@ export interface StoredEvent {
   /** Destinations already enqueued; written only when a fan-out partly failed (see markEnqueued). */
   readonly enqueued?: Iterable<string>;
   readonly expiresAt: number;
+}
+
+/** The StoredEvent of an accepted record: the fields the record holds, its bytes, and its routing. */
+export function storedEventFor(
+  record: EventRecord,
+  routing: {
+    readonly bodyHash: string;
+    readonly destinations: readonly string[];
+    readonly expiresAt: number;
+  },
+): StoredEvent {
+  return {
+    eventId: record.eventId,
+    customerExternalId: record.customerExternalId,
+    idempotencyKey: record.idempotencyKey,
+    eventType: record.eventType,
+    occurredAt: record.occurredAt,
+    receivedAt: record.receivedAt,
+    record: canonicalJson(record),
+    ...routing,
+  };
 }
 
 /**

@@ -8,10 +8,10 @@ import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/pe
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { CompletionMarkers, IdempotentIngestInput } from '../adapters/event-idempotency.js';
-import type { EventStore, StoredEvent } from '../adapters/event-store.js';
+import { type EventStore, type StoredEvent, storedEventFor } from '../adapters/event-store.js';
 import { QueueFanout } from '../adapters/queue-fanout.js';
 import type { RouteSource } from '../adapters/route-cache.js';
-import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import { sha256Hex } from '../core/canonical.js';
 import { HttpError, IdempotencyConflictError, IngestUnavailableError } from '../core/errors.js';
 import type { EventRecord } from '../core/event.js';
 import { deriveEventId } from '../core/event-id.js';
@@ -93,18 +93,11 @@ export function createAcceptEvents(deps: AcceptEventsDeps) {
     const eventId = deriveEventId(event.customerExternalId, event.idempotencyKey);
     const receivedAt = now().toISOString();
     const record: EventRecord = { ...event, eventId, receivedAt };
-    return {
-      eventId,
-      customerExternalId: event.customerExternalId,
-      idempotencyKey: event.idempotencyKey,
-      eventType: event.eventType,
-      occurredAt: event.occurredAt,
-      receivedAt,
+    return storedEventFor(record, {
       bodyHash,
-      record: canonicalJson(record),
       destinations: route(routes, event).map((r) => r.destinationId),
       expiresAt: Math.floor(now().getTime() / 1000) + deps.retentionDays * DAY_SECONDS,
-    };
+    });
   }
 
   /**

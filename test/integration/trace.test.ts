@@ -10,11 +10,10 @@ import { runTrace } from '../../cli/trace-command.js';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import { runDeliveryBatch } from '../../lambdas/adapters/delivery-batch.js';
 import { DestinationStore } from '../../lambdas/adapters/destination-store.js';
-import { EventStore } from '../../lambdas/adapters/event-store.js';
+import { EventStore, storedEventFor } from '../../lambdas/adapters/event-store.js';
 import { TraceLog } from '../../lambdas/adapters/trace-log.js';
 import { TraceReader } from '../../lambdas/adapters/trace-reader.js';
 import { createManagementHandler } from '../../lambdas/control/handler.js';
-import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { type PushrailConfig, parseConfig } from '../../lambdas/core/config.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
@@ -420,18 +419,13 @@ describe('a failure 20 h ago, behind 20 h of a busy destination', () => {
       eventId: deriveEventId('acct_c', `old-${RUN}`),
       receivedAt: new Date(failedAt.getTime() - 2000).toISOString(),
     };
-    await events.putIfAbsent({
-      eventId: record.eventId,
-      customerExternalId: record.customerExternalId,
-      idempotencyKey: record.idempotencyKey,
-      eventType: record.eventType,
-      occurredAt: record.occurredAt,
-      receivedAt: record.receivedAt,
-      bodyHash: 'test',
-      record: canonicalJson(record),
-      destinations: ['busy'],
-      expiresAt: Math.floor(now / 1000) + 3600,
-    });
+    await events.putIfAbsent(
+      storedEventFor(record, {
+        bodyHash: 'test',
+        destinations: ['busy'],
+        expiresAt: Math.floor(now / 1000) + 3600,
+      }),
+    );
     const message = toMessage(record);
     const sqsEvent: SQSEvent = {
       Records: [

@@ -1,8 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { expect } from 'vitest';
-import type { EventStore } from '../../lambdas/adapters/event-store.js';
+import { type EventStore, storedEventFor } from '../../lambdas/adapters/event-store.js';
 import { sendBatch } from '../../lambdas/adapters/sqs-queue.js';
-import { canonicalJson } from '../../lambdas/core/canonical.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
 import { toMessage } from '../../lambdas/core/queue-message.js';
 
@@ -14,18 +13,13 @@ export async function storeAndEnqueue(
   records: readonly EventRecord[],
 ): Promise<void> {
   for (const record of records) {
-    await stores.events.putIfAbsent({
-      eventId: record.eventId,
-      customerExternalId: record.customerExternalId,
-      idempotencyKey: record.idempotencyKey,
-      eventType: record.eventType,
-      occurredAt: record.occurredAt,
-      receivedAt: record.receivedAt,
-      bodyHash: 'test',
-      record: canonicalJson(record),
-      destinations: [destinationId],
-      expiresAt: Math.floor(Date.now() / 1000) + 3600,
-    });
+    await stores.events.putIfAbsent(
+      storedEventFor(record, {
+        bodyHash: 'test',
+        destinations: [destinationId],
+        expiresAt: Math.floor(Date.now() / 1000) + 3600,
+      }),
+    );
   }
   const { failed } = await sendBatch(
     stores.sqs,

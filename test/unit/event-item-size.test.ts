@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   eventItem,
   type StoredEvent,
+  storedEventFor,
   storedEventOf,
   storedItemBytes,
 } from '../../lambdas/adapters/event-store.js';
@@ -54,19 +55,11 @@ function oneKibEvent(): EventRecord {
 }
 
 function stored(record: EventRecord): StoredEvent {
-  const json = canonicalJson(record);
-  return {
-    eventId: record.eventId,
-    customerExternalId: record.customerExternalId,
-    idempotencyKey: record.idempotencyKey,
-    eventType: record.eventType,
-    occurredAt: record.occurredAt,
-    receivedAt: record.receivedAt,
-    bodyHash: sha256Hex(json),
-    record: json,
+  return storedEventFor(record, {
+    bodyHash: sha256Hex(canonicalJson(record)),
     destinations: ['acme-prod-s3', 'acme-prod-bus'],
     expiresAt: 1_780_000_000,
-  };
+  });
 }
 
 const claim = {
