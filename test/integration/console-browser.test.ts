@@ -246,11 +246,14 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
           'order.completed→ acme-s3-archive (s3)',
         );
         await expect.poll(() => page.locator('[data-testid=summary]').textContent()).toContain('2 delivered');
-        // The README's picture of the console: the seed event delivered to both destinations.
-        await page.screenshot({
-          path: join(ROOT, 'docs', 'console.png'),
-          clip: { x: 0, y: 0, width: 1280, height: 260 },
-        });
+        // The README's picture of the console: the seed event delivered to both destinations. Taken on
+        // every run (test-results/, gitignored); written over docs/console.png only when asked
+        // (UPDATE_DOCS_SCREENSHOT=1), so a test run leaves the working tree as it found it.
+        const shot = await page.screenshot({ clip: { x: 0, y: 0, width: 1280, height: 260 } });
+        await mkdir(FAILURE_SHOTS, { recursive: true });
+        await writeFile(join(FAILURE_SHOTS, 'console.png'), shot);
+        if (process.env.UPDATE_DOCS_SCREENSHOT === '1')
+          await writeFile(join(ROOT, 'docs', 'console.png'), shot);
       });
 
       // The customer deletes the bucket: every delivery now fails permanently (NoSuchBucket).
