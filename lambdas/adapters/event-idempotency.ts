@@ -122,14 +122,15 @@ export class EventItemPersistence extends BasePersistenceLayer {
       return;
     }
     const existing = await this.recordOf(record, attempt, result.stored, result.state);
-    if (
-      existing.getStatus() === IdempotencyRecordStatus.INPROGRESS &&
-      result.state.inProgressExpiry !== undefined &&
-      result.state.inProgressExpiry < Date.now()
-    ) {
-      // The attempt holding the claim died before finishing (its invocation timed out or crashed):
-      // take the claim over and run again; of two retries racing for it, the loser sees it in progress.
-      const taken = await this.store.takeOver(attempt.eventId, result.state.inProgressExpiry, claim);
+    if (existing.getStatus() === IdempotencyRecordStatus.INPROGRESS) {
+      // No live attempt holds the claim: one that died before finishing (its invocation timed out or
+      // crashed), or an item from before claims whose Powertools record is not COMPLETED. Take the claim
+      // over and run again; of two retries racing for it, the loser sees it in progress.
+      const dead = result.state.status === undefined ? undefined : result.state.inProgressExpiry;
+      const abandoned =
+        result.stored.bodyHash === attempt.candidate.bodyHash &&
+        (result.state.status === undefined || (dead !== undefined && dead < Date.now()));
+      const taken = abandoned ? await this.store.takeOver(attempt.eventId, dead, claim) : undefined;
       if (taken) {
         attempt.stored = taken;
         return;
@@ -144,7 +145,9 @@ export class EventItemPersistence extends BasePersistenceLayer {
   protected async _getRecord(idempotencyKey: string): Promise<IdempotencyRecord> {
     const attempt = this.take();
     const got = await this.store.get(attempt.eventId);
-    if (!got?.state.status) throw new IdempotencyItemNotFoundError(`no record for ${attempt.eventId}`);
+    if (!got || got.state.status === 'RELEASED') {
+      throw new IdempotencyItemNotFoundError(`no record for ${attempt.eventId}`);
+    }
     const probe = new IdempotencyRecord({
       idempotencyKey,
       status: IdempotencyRecordStatus.INPROGRESS,
@@ -179,7 +182,9 @@ export class EventItemPersistence extends BasePersistenceLayer {
       state.status === 'COMPLETED' ||
       (state.status === 'INPROGRESS' &&
         state.completion !== undefined &&
-        (await this.markers.lists(state.completion, attempt.eventId)));
+        (await this.markers.lists(state.completion, attempt.eventId))) ||
+      // Accepted before the record moved into the event item: its Powertools record says.
+      (state.status === undefined && (await this.markers.legacyCompleted(requested.idempotencyKey)));
     const response: IngestResult = { eventId: stored.eventId, destinations: [...stored.destinations] };
     return new IdempotencyRecord({
       idempotencyKey: requested.idempotencyKey,
@@ -255,6 +260,24 @@ export class CompletionMarkers {
         finish: goIdle,
       };
     };
+  }
+
+  /**
+   * Whether Powertools' own DynamoDB layer recorded the key COMPLETED, and not expired, in this table
+   * (its default attribute names), as ingest did before the record moved into the event item: so a
+   * retry of a key accepted before the upgrade is still a duplicate. Read only for such items.
+   */
+  public async legacyCompleted(idempotencyKey: string): Promise<boolean> {
+    const got = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ id: idempotencyKey }),
+        ConsistentRead: true,
+      }),
+    );
+    if (!got.Item) return false;
+    const record = unmarshall(got.Item) as { status?: string; expiration?: number };
+    return record.status === 'COMPLETED' && (record.expiration ?? 0) > Date.now() / 1000;
   }
 
   /** Whether the marker exists and lists the event (strongly consistent: it may be seconds old). */

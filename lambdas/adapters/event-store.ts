@@ -59,8 +59,12 @@ export function storedEventFor(
  * (adapters/event-idempotency.ts) is this item, so accepting an event costs one write, not three.
  */
 export interface IngestState {
-  /** Absent once a failed attempt released the event (its retry may run again). */
-  readonly status?: 'INPROGRESS' | 'COMPLETED';
+  /**
+   * RELEASED once a failed attempt gave the event up (its retry may run again). Absent on an item
+   * written before the record moved into the event item, whose Powertools record is still in the
+   * idempotency table (adapters/event-idempotency.ts reads it), or seeded without ingest.
+   */
+  readonly status?: 'INPROGRESS' | 'COMPLETED' | 'RELEASED';
   /** Epoch milliseconds after which an INPROGRESS attempt counts as dead (its invocation timed out). */
   readonly inProgressExpiry?: number;
   /** The completion marker the attempt's request writes once its fan-out is done. */
@@ -123,7 +127,7 @@ interface EventItem {
   destinations?: string[];
   enqueued?: Set<string>;
   expiresAt: number;
-  st?: 'INPROGRESS' | 'COMPLETED';
+  st?: 'INPROGRESS' | 'COMPLETED' | 'RELEASED';
   ipx?: number;
   cm?: string;
 }
@@ -184,7 +188,7 @@ export class EventStore {
             'bodyHash = if_not_exists(bodyHash, :bh), destinations = if_not_exists(destinations, :d), ' +
             'expiresAt = :exp, #st = :ip, #ipx = :ipx, #cm = :cm',
           ConditionExpression:
-            'attribute_not_exists(eventId) OR ((attribute_not_exists(#st) OR expiresAt < :now) AND bodyHash = :bh)',
+            'attribute_not_exists(eventId) OR ((#st = :released OR expiresAt < :now) AND bodyHash = :bh)',
           ExpressionAttributeNames: {
             '#r': 'record',
             '#st': ATTR.status,
@@ -201,6 +205,7 @@ export class EventStore {
             ':ipx': claim.inProgressExpiry,
             ':cm': claim.completion,
             ':now': nowSeconds,
+            ':released': 'RELEASED',
           }),
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -236,17 +241,26 @@ export class EventStore {
   }
 
   /**
-   * Takes over an attempt that died in progress (its claim expired): a compare-and-set on the dead
-   * claim's expiry, so of two retries racing for it exactly one wins. Undefined when it lost.
+   * Takes over a claim no attempt holds any more, by compare-and-set, so of two retries racing for it
+   * exactly one wins (undefined for the loser): an attempt that died in progress (`dead` = its claim's
+   * expiry), or an item with no claim at all (`dead` undefined: written before claims, and not
+   * completed by its Powertools record).
    */
-  public async takeOver(eventId: string, dead: number, claim: Claim): Promise<StoredEvent | undefined> {
+  public async takeOver(
+    eventId: string,
+    dead: number | undefined,
+    claim: Claim,
+  ): Promise<StoredEvent | undefined> {
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ eventId }),
-          UpdateExpression: 'SET #ipx = :ipx, #cm = :cm',
-          ConditionExpression: '#st = :ip AND #ipx = :dead',
+          UpdateExpression: 'SET #st = :ip, #ipx = :ipx, #cm = :cm',
+          ConditionExpression:
+            dead === undefined
+              ? 'attribute_exists(eventId) AND attribute_not_exists(#st)'
+              : '#st = :ip AND #ipx = :dead',
           ExpressionAttributeNames: {
             '#st': ATTR.status,
             '#ipx': ATTR.inProgressExpiry,
@@ -254,7 +268,7 @@ export class EventStore {
           },
           ExpressionAttributeValues: marshall({
             ':ip': 'INPROGRESS',
-            ':dead': dead,
+            ...(dead === undefined ? {} : { ':dead': dead }),
             ':ipx': claim.inProgressExpiry,
             ':cm': claim.completion,
           }),
@@ -275,13 +289,15 @@ export class EventStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ eventId }),
-          UpdateExpression: 'REMOVE #st, #ipx, #cm',
+          // RELEASED, not removed: an item without a status is one written before claims existed.
+          UpdateExpression: 'SET #st = :released REMOVE #ipx, #cm',
           ConditionExpression: 'attribute_exists(eventId)',
           ExpressionAttributeNames: {
             '#st': ATTR.status,
             '#ipx': ATTR.inProgressExpiry,
             '#cm': ATTR.completion,
           },
+          ExpressionAttributeValues: marshall({ ':released': 'RELEASED' }),
         }),
       )
       .catch((error: unknown) => {

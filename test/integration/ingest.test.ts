@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { createHash, randomUUID } from 'node:crypto';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { EventStore, type StoredEvent } from '../../lambdas/adapters/event-store.js';
-import { canonicalJson } from '../../lambdas/core/canonical.js';
+import { canonicalJson, sha256Hex } from '../../lambdas/core/canonical.js';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import { deriveEventId } from '../../lambdas/core/event-id.js';
@@ -339,7 +339,7 @@ describe('POST /v1/events on moto', () => {
     expect(stored.Item).toBeDefined();
     // The failed attempt released its claim and no marker lists it, so the retry runs instead of
     // answering from a record.
-    expect(stored.Item?.st).toBeUndefined();
+    expect(stored.Item?.st?.S).toBe('RELEASED');
     const listing = (records: Record<string, unknown>[]) =>
       records.filter((r) => r.events instanceof Set && r.events.has(eventId));
     expect(listing(await idempotencyRecords())).toEqual([]);
@@ -451,5 +451,53 @@ describe('POST /v1/events on moto', () => {
     ]);
     expect(takes.filter((t) => t !== undefined)).toHaveLength(1);
     expect(takes.find((t) => t)?.record).toBe(record);
+  });
+
+  it('answers a retry of a key accepted before the record moved into the event item from its Powertools record', async () => {
+    // The layout of the previous version: the record as a plain string, no claim, and Powertools' own
+    // COMPLETED record in the idempotency table (its default attribute names).
+    const completedKey = `legacy-done-${randomUUID()}`;
+    const unfinishedKey = `legacy-open-${randomUUID()}`;
+    for (const key of [completedKey, unfinishedKey]) {
+      const eventId = deriveEventId(seedEvent.customerExternalId, key);
+      const record = canonicalJson({ ...withKey(key), eventId, receivedAt: new Date().toISOString() });
+      await dynamodb().send(
+        new PutItemCommand({
+          TableName: harness.tables.events,
+          Item: marshall({
+            eventId,
+            record,
+            receivedAt: JSON.parse(record).receivedAt,
+            bodyHash: sha256Hex(canonicalJson(withKey(key))),
+            destinations: ['s3-archive', 'bus'],
+            expiresAt: Math.floor(Date.now() / 1000) + 3600,
+          }),
+        }),
+      );
+    }
+    const selected = JSON.stringify([seedEvent.customerExternalId, completedKey]);
+    await dynamodb().send(
+      new PutItemCommand({
+        TableName: harness.tables.idempotency,
+        Item: marshall({
+          id: `pushrail-ingest#${createHash('md5').update(selected).digest('base64')}`,
+          status: 'COMPLETED',
+          expiration: Math.floor(Date.now() / 1000) + 3600,
+          data: JSON.stringify({ eventId: deriveEventId(seedEvent.customerExternalId, completedKey) }),
+        }),
+      }),
+    );
+    // Completed before the upgrade: a duplicate, nothing enqueued.
+    const done = await post(withKey(completedKey));
+    expect(done.body).toMatchObject({ duplicate: true });
+    expect(await drain('s3-archive')).toEqual([]);
+    // Stored but never completed (its fan-out failed before the upgrade): the retry runs, with the stored bytes.
+    const open = await post(withKey(unfinishedKey));
+    expect(open.body).toMatchObject({ duplicate: false });
+    const s3 = await drain('s3-archive');
+    expect(s3).toHaveLength(1);
+    expect(JSON.parse(s3[0] as string).idempotencyKey).toBe(unfinishedKey);
+    expect((await post(withKey(unfinishedKey))).body.duplicate).toBe(true);
+    expect(await drain('bus')).toHaveLength(1);
   });
 });
