@@ -66,9 +66,9 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
   process.env.AWS_SECRET_ACCESS_KEY = 'test';
   delete process.env.AWS_SESSION_TOKEN;
   process.env.AWS_REGION = 'us-east-1';
-  // moto with a cheap clock in SQS (bench/moto_server_bench.py says why); the same requests either way.
+  // moto with a cheap clock in SQS (test/support/moto_server_fast.py says why); the same requests either way.
   const emulator = await startMoto({
-    command: ['python3', fileURLToPath(new URL('./moto_server_bench.py', import.meta.url))],
+    command: ['python3', fileURLToPath(new URL('../test/support/moto_server_fast.py', import.meta.url))],
   });
   // Every SDK client of this process goes to the emulator: the consumers' take their endpoint from
   // the process, ingest's from the environment it is built with.

@@ -37,7 +37,7 @@ import { BENCH_CONFIG, makeEvents, RECORD_BYTES, toRecord } from './workload.js'
 /**
  * 10,000 events per mode, the workload the figures are defined for, posted and delivered in waves of
  * 1,000 (one full S3 batch; bench/pipeline.ts). moto is the bottleneck, at about a minute per 1,000
- * events per mode with its SQS bookkeeping made cheap (bench/moto_server_bench.py); `BENCH_EVENTS=1000`
+ * events per mode with its SQS bookkeeping made cheap (test/support/moto_server_fast.py); `BENCH_EVENTS=1000`
  * gives the same per-event figures in about 2 minutes (batches are full either way; only the S3
  * partition effect is then projected).
  */
@@ -601,7 +601,7 @@ function runTimeRows(runs: readonly ModeResult[], baseline: Baseline, wallSecond
       `whole run: ${Math.floor(wallSeconds / 60)} min ${Math.round(wallSeconds % 60)} s (before: ` +
       `${num(baseline.wallSeconds)} s for the cost section alone at ${num(baseline.eventsPerMode)} events per mode). ` +
       'The drains of both queues now run at once, as two event source mappings do; moto runs with a cheap SQS clock ' +
-      '(bench/moto_server_bench.py); the requests made are the same.',
+      '(test/support/moto_server_fast.py); the requests made are the same.',
   });
   return rows;
 }

@@ -21,13 +21,13 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const slots = Math.max(1, project.globalConfig.maxWorkers ?? 1);
-  // The scale test alone runs moto with item-level transaction rollback (see the launcher's docstring).
-  const command =
-    process.env.PUSHRAIL_SCALE_TEST === '1'
-      ? ['python3', fileURLToPath(new URL('./moto_server_item_rollback.py', import.meta.url))]
-      : undefined;
+  // The scale test runs moto with item-level transaction rollback, every other file with moto's SQS
+  // bookkeeping made cheap (see each launcher's docstring); the answers are moto's either way.
+  const launcher =
+    process.env.PUSHRAIL_SCALE_TEST === '1' ? './moto_server_item_rollback.py' : './moto_server_fast.py';
+  const command = ['python3', fileURLToPath(new URL(launcher, import.meta.url))];
   const emulators: Emulator[] = await Promise.all(
-    Array.from({ length: slots }, () => startMoto(command ? { command } : {})),
+    Array.from({ length: slots }, () => startMoto({ command })),
   );
   project.provide(
     'awsEndpoints',

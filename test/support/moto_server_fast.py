@@ -1,4 +1,4 @@
-"""moto_server for `npm run bench`: moto as installed, with its costliest bookkeeping made cheap.
+"""moto_server for the tests and `npm run bench`: moto as installed, with its costliest bookkeeping made cheap.
 
 Why: moto 5.2's SQS reads the wall clock through `unix_time()` (a naive datetime subtraction, ~12 us)
 once or twice per message per scan, and scans every message of the queue several times per request:
@@ -16,7 +16,8 @@ any request answers, is unchanged, and so is every request the pipeline makes: t
 on the client side. Only moto's time per request goes down (durations measured against it come closer
 to AWS's, not further).
 
-Used only by the bench (bench/pipeline.ts); tests and `npm start` run moto_server unchanged.
+Used by the tests (test/support/moto-global-setup.ts) and the bench (bench/pipeline.ts); `npm start`
+runs moto_server unchanged. The scale test has its own launcher (moto_server_item_rollback.py).
 """
 
 import functools
