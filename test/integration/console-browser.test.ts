@@ -334,7 +334,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
         await setRange('start', 'min');
         await setRange('end', 'max');
         await expect
-          .poll(() => page.locator('[data-testid=selection]').textContent())
+          .poll(() => page.locator('[data-testid=selection]').textContent(), { timeout: 15_000 })
           .toMatch(new RegExp(`^${BROKEN_EVENTS} failures selected, \\d\\d:\\d\\d … now$`));
         await page.locator('[data-testid=dry-run]').click();
         await expect

@@ -109,7 +109,11 @@ export function mountReplay(root: HTMLElement): () => void {
     replace(dryRunOut);
   };
 
+  // A load superseded by a later one (another destination, span or Reload) drops its answer: the
+  // first page load and the operator's choice race, and the older answer must not win.
+  let loads = 0;
   async function load(): Promise<void> {
+    const mine = ++loads;
     invalidate();
     replace(progress);
     const id = destination.value;
@@ -129,6 +133,7 @@ export function mountReplay(root: HTMLElement): () => void {
           limit: '200',
           cursor,
         });
+        if (mine !== loads) return;
         records.push(...answer.deliveries);
         cursor = answer.cursor;
         if (!cursor) break;
@@ -147,6 +152,7 @@ export function mountReplay(root: HTMLElement): () => void {
       draw();
       choose();
     } catch (error) {
+      if (mine !== loads) return;
       replace(selection, errorBox(error));
     }
     void refreshDlq();
