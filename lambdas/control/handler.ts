@@ -27,6 +27,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { MANAGEMENT_ENV } from '../core/function-env.js';
+import { queryInstant } from '../core/query-instant.js';
 import { readEnv } from '../core/read-env.js';
 import { MAX_NAME_PREFIX } from '../core/resources.js';
 import { deliveriesRoutes } from './deliveries-routes.js';
@@ -422,17 +423,7 @@ function noQuery(event: APIGatewayProxyEvent): void {
 
 function auditQueryOf(q: Partial<Record<keyof AuditQuery, string>>): AuditQuery {
   const issues: { field: string; message: string }[] = [];
-  const instant = (field: 'from' | 'to'): string | undefined => {
-    const value = q[field];
-    if (value === undefined) return undefined;
-    const time = Date.parse(value);
-    // A date with an explicit offset or Z, like occurredAt: a local time would mean another instant per server.
-    if (Number.isNaN(time) || !/(Z|[+-]\d{2}:\d{2})$/i.test(value)) {
-      issues.push({ field, message: 'must be an ISO-8601 time with an offset or Z' });
-      return undefined;
-    }
-    return new Date(time).toISOString();
-  };
+  const instant = (field: 'from' | 'to') => queryInstant(field, q[field], issues);
   const from = instant('from');
   const to = instant('to');
   // Filters go into a DynamoDB expression: an oversized one would be the table's 400, answered as a 503.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FieldIssue } from './errors.js';
+import { queryInstant } from './query-instant.js';
 
 /**
  * The deliveries feed (DESIGN.md "Deliveries feed and the operator console"): what `GET /v1/deliveries`
@@ -135,17 +136,7 @@ export type FeedParse = { ok: true; query: FeedQuery } | { ok: false; issues: Fi
 /** Validates the parameters; every problem is named by its field, for the 400 answer. */
 export function parseFeedQuery(params: FeedParams, now: Date = new Date()): FeedParse {
   const issues: FieldIssue[] = [];
-  const instant = (field: 'from' | 'to'): string | undefined => {
-    const value = params[field];
-    if (value === undefined) return undefined;
-    const time = Date.parse(value);
-    // An explicit offset or Z, like occurredAt: a local time would mean another instant per server.
-    if (Number.isNaN(time) || !/(Z|[+-]\d{2}:\d{2})$/i.test(value)) {
-      issues.push({ field, message: 'must be an ISO-8601 time with an offset or Z' });
-      return undefined;
-    }
-    return new Date(time).toISOString();
-  };
+  const instant = (field: 'from' | 'to') => queryInstant(field, params[field], issues);
   const to = instant('to') ?? now.toISOString();
   const from = instant('from') ?? new Date(Date.parse(to) - FEED_DEFAULT_WINDOW_MS).toISOString();
   if (params.from !== undefined && params.to !== undefined && from > to)
