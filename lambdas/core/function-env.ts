@@ -177,3 +177,11 @@ export const PROVISIONER_ENV = {
    */
   attemptsTable: 'ATTEMPTS_TABLE',
 } as const;
+
+/** Environment of the HTTP API's authorizer (lambdas/authorizer/handler.ts). */
+export const AUTHORIZER_ENV = {
+  /** The REST API's producer usage plan: its enabled keys are the keys the HTTP API accepts. */
+  usagePlanId: 'PRODUCER_USAGE_PLAN_ID',
+  /** How long a container keeps the key list, in seconds (0-300, default 60). */
+  keysRefreshSeconds: 'KEYS_REFRESH_SECONDS',
+} as const;

@@ -1,7 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyResult,
+  Context,
+} from 'aws-lambda';
 import { z } from 'zod';
 import { DestinationStore } from '../adapters/destination-store.js';
 import { CompletionMarkers, EventItemPersistence } from '../adapters/event-idempotency.js';
@@ -21,6 +26,7 @@ import { correlationIdsOf, eventIdsField } from '../core/log-summary.js';
 import { jsonOf, readEnv } from '../core/read-env.js';
 import { DAY_SECONDS, queueNames } from '../core/resources.js';
 import { createAcceptEvents, type EventOutcome } from './accept-events.js';
+import { gatewayRequestOf } from './gateway-request.js';
 import { errorResponse, outcomesResponse } from './responses.js';
 
 const RouteSchema = z.array(
@@ -32,7 +38,14 @@ const RouteSchema = z.array(
   }),
 );
 
-export type IngestHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+/**
+ * The REST API's proxy event (payload 1.0) or the HTTP API's (payload 2.0): both answer with the same
+ * `{statusCode, headers, body}` result.
+ */
+export type IngestHandler = (
+  event: APIGatewayProxyEvent | APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResult>;
 
 /**
  * Builds the ingest function from an environment, validated here: Lambda builds it once per container,
@@ -140,23 +153,30 @@ export const handler: IngestHandler = lazyHandler(() =>
   createIngestHandler({ ...process.env, [INGEST_ENV.routes]: process.env.PUSHRAIL_ROUTES }),
 );
 
-/** POST /v1/events behind API Gateway (REST, API key required). */
+/**
+ * POST /v1/events behind API Gateway: the REST API (API key required, usage plan) or the HTTP API
+ * (lambdas/authorizer checks the key first). gateway-request.ts makes the two events one shape, so
+ * every status below is the same on both.
+ */
 async function handle(
-  event: APIGatewayProxyEvent,
+  event: unknown,
   context: Context,
   { logger, ingest }: { logger: Logger; ingest: ReturnType<typeof createAcceptEvents> },
 ): Promise<APIGatewayProxyResult> {
-  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
   logger.addContext(context);
+  let requestId = context.awsRequestId;
   logger.setCorrelationId(requestId);
   try {
-    // API Gateway checks the key before invoking us; this guards a method deployed without apiKeyRequired.
-    if (!event.requestContext?.identity?.apiKeyId) throw new MissingApiKeyError();
+    const gateway = gatewayRequestOf(event);
+    requestId = gateway.requestId ?? requestId;
+    logger.setCorrelationId(requestId);
+    // API Gateway checks the key before invoking us; this guards a route deployed without its check.
+    if (!gateway.apiKeyId) throw new MissingApiKeyError();
     const request = parseIngestRequest({
-      contentType: headerValue(event.headers, 'content-type'),
-      contentEncoding: headerValue(event.headers, 'content-encoding'),
-      body: event.body ?? undefined,
-      isBase64Encoded: event.isBase64Encoded,
+      contentType: gateway.headers['content-type'],
+      contentEncoding: gateway.headers['content-encoding'],
+      body: gateway.body,
+      isBase64Encoded: gateway.isBase64Encoded,
     });
     if (!request.batch) logger.setCorrelationId(request.events[0]?.event.correlationId ?? requestId);
     ingest.registerLambdaContext(context);
@@ -178,13 +198,6 @@ async function handle(
       requestId,
     );
   }
-}
-
-function headerValue(headers: APIGatewayProxyEvent['headers'] | null, name: string): string | undefined {
-  if (!headers) return undefined;
-  for (const [key, value] of Object.entries(headers))
-    if (key.toLowerCase() === name) return value ?? undefined;
-  return undefined;
 }
 
 /**
