@@ -9,6 +9,7 @@ import { TABLES } from '../lambdas/core/resources.js';
 import { DESTINATION_TYPES, type DestinationType, KINDS } from '../lambdas/destinations/index.js';
 import { DeliveryFunction } from './delivery-function.js';
 import { EgressNetwork } from './egress-network.js';
+import { HttpIngestApi } from './http-ingest-api.js';
 import { EVENTS_PATH, IngestApi } from './ingest-api.js';
 import { ManagementApi } from './management-api.js';
 import { Observability } from './observability.js';
@@ -63,6 +64,8 @@ export class PushrailStack extends Stack {
   /** The consumer of each destination kind. */
   public readonly consumers: Readonly<Record<DestinationType, DeliveryFunction>>;
   public readonly ingestApi: IngestApi;
+  /** POST /v1/events on an HTTP API, for single-event producers (the same keys and ingest function). */
+  public readonly httpIngestApi: HttpIngestApi;
   public readonly managementApi: ManagementApi;
   public readonly provisioner: Provisioner;
   /** The on-call replay function (output `ReplayFunctionName`). */
@@ -133,6 +136,10 @@ export class PushrailStack extends Stack {
       resources: this.runtimeResources,
       retentionDays: props.retentionDays,
     });
+    this.httpIngestApi = new HttpIngestApi(this, 'HttpIngestApi', {
+      ingestFunction: this.ingestApi.ingestFunction.function,
+      usagePlanId: this.ingestApi.usagePlan.usagePlanId,
+    });
 
     this.observability = new Observability(this, 'Observability', {
       namePrefix: this.runtimeResources.namePrefix,
@@ -181,6 +188,12 @@ export class PushrailStack extends Stack {
         `Base URL of the API; producers POST events to <ApiUrl>${EVENTS_PATH}, the management API is ` +
         '<ApiUrl>/v1/destinations (IAM)',
       value: this.ingestApi.baseUrl,
+    });
+    new CfnOutput(this, 'HttpIngestUrl', {
+      description:
+        `Base URL of the HTTP API for single-event producers: POST <HttpIngestUrl>${EVENTS_PATH} with the ` +
+        "same x-api-key (cheaper per request; one stage throttle instead of the usage plan's per key)",
+      value: this.httpIngestApi.baseUrl,
     });
     new CfnOutput(this, 'ApiKeyId', {
       description:
