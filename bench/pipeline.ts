@@ -14,7 +14,7 @@ import { deliverySettings } from '../lambdas/destinations/index.js';
 import { createDeliveryHandler as createS3BatcherHandler } from '../lambdas/destinations/s3/handler.js';
 import { createIngestHandler } from '../lambdas/ingest/handler.js';
 import { INTEGRATION_TIMEOUT_MS, lambdaContext, proxyEvent } from '../local/api-gateway-event.js';
-import type { ProxyHandler } from '../local/api-server.js';
+import type { IngestProxyHandler } from '../local/api-server.js';
 import { clientConfig, type EmulatorTarget } from '../local/aws-clients.js';
 import { customerAccess } from '../local/customer-credentials.js';
 import { localDeliveryEnvironment } from '../local/delivery-pollers.js';
@@ -40,7 +40,7 @@ export interface Pipeline {
   readonly emulator: Emulator;
   readonly target: EmulatorTarget;
   readonly provisioned: Provisioned;
-  readonly ingest: ProxyHandler;
+  readonly ingest: IngestProxyHandler;
   readonly s3Handler: SqsHandler;
   readonly eventBridgeHandler: SqsHandler;
   /** The benchmark's own SQS client (its calls count only inside a metered scope). */

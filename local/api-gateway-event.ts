@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyEventV2WithLambdaAuthorizer,
+  APIGatewayRequestAuthorizerEventV2,
+  Context,
+} from 'aws-lambda';
+import type { AuthorizerContext } from '../lambdas/authorizer/handler.js';
 
 /**
- * The event and context API Gateway (REST API, Lambda proxy integration, payload v1) and Lambda hand a
- * handler, built from a local HTTP request, so the deployed handler runs unchanged on a laptop.
+ * The events and context API Gateway (REST API, Lambda proxy integration, payload v1; HTTP API,
+ * payload v2, and its Lambda authorizer's request) and Lambda hand a handler, built from a local HTTP
+ * request, so the deployed handlers run unchanged on a laptop.
  */
 
 /** The one resource of the API. */
@@ -118,6 +125,95 @@ export function proxyEvent(
         userArn: null,
       },
     },
+  };
+}
+
+/** The HTTP API's route key of the one route it has (lib/http-ingest-api.ts). */
+export const HTTP_ROUTE_KEY = `POST ${EVENTS_RESOURCE}`;
+
+/**
+ * What an HTTP API hands the integration and its authorizer, from the same request: header names in
+ * lowercase, repeated headers joined with commas (payload 2.0), the `$default` stage (no stage in the
+ * path).
+ */
+function httpApiParts(request: IncomingRequest, accountId: string, now: Date) {
+  const url = new URL(request.url, 'http://local');
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) {
+    const name = (request.rawHeaders[i] as string).toLowerCase();
+    const value = request.rawHeaders[i + 1] as string;
+    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams)
+    query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
+  const host = headers.host ?? 'local';
+  return {
+    headers,
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId,
+      apiId: 'local-http',
+      domainName: host,
+      domainPrefix: host.split('.')[0] ?? host,
+      http: {
+        method: request.method,
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.sourceIp,
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: HTTP_ROUTE_KEY,
+      stage: '$default',
+      time: requestTime(now),
+      timeEpoch: now.getTime(),
+    },
+  };
+}
+
+/** The HTTP API's REQUEST authorizer event (payload 2.0) for a request to `POST /v1/events`. */
+export function authorizerRequestEvent(
+  request: IncomingRequest,
+  accountId: string,
+  now = new Date(),
+): APIGatewayRequestAuthorizerEventV2 {
+  const parts = httpApiParts(request, accountId, now);
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: `arn:aws:execute-api:local:${accountId}:local-http/$default/POST${EVENTS_RESOURCE}`,
+    identitySource: parts.headers['x-api-key'] === undefined ? [] : [parts.headers['x-api-key']],
+    routeKey: HTTP_ROUTE_KEY,
+    rawPath: parts.rawPath,
+    rawQueryString: parts.rawQueryString,
+    cookies: [],
+    headers: parts.headers,
+    ...(parts.queryStringParameters ? { queryStringParameters: parts.queryStringParameters } : {}),
+    requestContext: parts.requestContext,
+  };
+}
+
+/** The HTTP API's proxy event (payload 2.0), with the context the authorizer answered. */
+export function httpApiEvent(
+  request: IncomingRequest,
+  authorizer: AuthorizerContext,
+  accountId: string,
+  now = new Date(),
+): APIGatewayProxyEventV2WithLambdaAuthorizer<AuthorizerContext> {
+  const parts = httpApiParts(request, accountId, now);
+  return {
+    version: '2.0',
+    routeKey: HTTP_ROUTE_KEY,
+    rawPath: parts.rawPath,
+    rawQueryString: parts.rawQueryString,
+    headers: parts.headers,
+    ...(parts.queryStringParameters ? { queryStringParameters: parts.queryStringParameters } : {}),
+    ...(request.body.length > 0 ? { body: request.body } : {}),
+    isBase64Encoded: request.isBase64Encoded ?? false,
+    requestContext: { ...parts.requestContext, authorizer: { lambda: { ...authorizer } } },
   };
 }
 

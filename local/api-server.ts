@@ -2,7 +2,13 @@ import { isUtf8 } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyResult,
+  Context,
+} from 'aws-lambda';
+import type { AuthorizerHandler, AuthorizerResult } from '../lambdas/authorizer/handler.js';
 import { MANAGEMENT_ROUTES as API_ROUTES } from '../lambdas/control/routes.js';
 import {
   HttpError,
@@ -11,10 +17,13 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '../lambdas/core/errors.js';
+import { keyDigest } from '../lambdas/core/producer-keys.js';
 import { contentCodingOf, decompress } from '../lambdas/core/request-body.js';
 import {
+  authorizerRequestEvent,
   EVENTS_RESOURCE,
   type FunctionIdentity,
+  httpApiEvent,
   INTEGRATION_TIMEOUT_MS,
   lambdaContext,
   type MatchedRoute,
@@ -28,6 +37,32 @@ import {
 
 export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
+/** The ingest function takes either API's event (lambdas/ingest/gateway-request.ts). */
+export type IngestProxyHandler = (
+  event: APIGatewayProxyEvent | APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResult>;
+
+/**
+ * Which API Gateway `POST /v1/events` goes through: the REST API (API key checked against `apiKey`,
+ * the default) or the HTTP API (lib/http-ingest-api.ts): the real authorizer, its answers cached per
+ * key for `cacheTtlMs` as API Gateway caches them, and a payload 2.0 event. Either way the management
+ * routes and the Invoke API stay as they are (on AWS they are the REST API and Lambda).
+ */
+export type IngestGateway =
+  | { readonly kind: 'rest' }
+  | {
+      readonly kind: 'http';
+      readonly authorizer: AuthorizerHandler;
+      /** @default 300,000 (lib/http-ingest-api.ts AUTHORIZER_CACHE_TTL) */
+      readonly cacheTtlMs?: number;
+    };
+
+/** The longest API Gateway waits for a Lambda authorizer. */
+const AUTHORIZER_TIMEOUT_MS = 10_000;
+/** lib/http-ingest-api.ts AUTHORIZER_CACHE_TTL, in milliseconds (lib/ is not imported at run time). */
+export const AUTHORIZER_CACHE_TTL_MS = 300_000;
+
 /** API Gateway's payload limit for REST APIs. The handler's own, smaller limit applies after it. */
 export const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -35,7 +70,9 @@ export const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export type InvokeHandler = (payload: unknown, context: Context) => Promise<unknown>;
 
 export interface ApiServerOptions {
-  readonly handler: ProxyHandler;
+  readonly handler: IngestProxyHandler;
+  /** @default { kind: 'rest' } */
+  readonly ingestGateway?: IngestGateway;
   /**
    * The management API's handler (lambdas/control/handler.ts), for the IAM-authorized routes of
    * MANAGEMENT_ROUTES. Absent: those routes are 404, as on an API without them.
@@ -74,9 +111,14 @@ const LOCAL_API_KEY_ID = 'local';
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? console.log;
+  const gateway = options.ingestGateway ?? { kind: 'rest' };
+  const ingest =
+    gateway.kind === 'http'
+      ? httpIngest(gateway, options)
+      : (req: IncomingMessage, body: Buffer | undefined) => restIngest(req, body, options);
   const server = createServer((req, res) => {
     const started = Date.now();
-    handle(req, options)
+    handle(req, options, ingest)
       .catch((error: unknown) => {
         console.error('local API: unexpected error', error);
         return gatewayError(500, 'INTERNAL', 'the local API failed; see its console');
@@ -104,7 +146,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
 }
 
-async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<APIGatewayProxyResult> {
+type IngestRoute = (req: IncomingMessage, body: Buffer | undefined) => Promise<APIGatewayProxyResult>;
+
+async function handle(
+  req: IncomingMessage,
+  options: ApiServerOptions,
+  ingest: IngestRoute,
+): Promise<APIGatewayProxyResult> {
   const path = new URL(req.url ?? '/', 'http://local').pathname;
   const body = await readBody(req);
   const invocation = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
@@ -124,6 +172,15 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
       `no route for ${req.method} ${path}; events go to POST ${EVENTS_RESOURCE}`,
     );
   }
+  return ingest(req, body);
+}
+
+/** `POST /v1/events` through the REST API: payload limit, decompression, the API key, a v1 event. */
+async function restIngest(
+  req: IncomingMessage,
+  body: Buffer | undefined,
+  options: ApiServerOptions,
+): Promise<APIGatewayProxyResult> {
   if (body === undefined) {
     return errorResult(
       new PayloadTooLargeError(
@@ -150,7 +207,7 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   const utf8 = isUtf8(decoded);
   const event = proxyEvent(
     {
-      method: req.method,
+      method: req.method ?? 'POST',
       url: req.url ?? '/',
       rawHeaders: req.rawHeaders,
       body: utf8 ? decoded.toString('utf8') : decoded.toString('base64'),
@@ -163,6 +220,66 @@ async function handle(req: IncomingMessage, options: ApiServerOptions): Promise<
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const context = lambdaContext(options.function, Date.now() + timeoutMs);
   return invoke(options.handler, event, context, timeoutMs);
+}
+
+/**
+ * `POST /v1/events` through the HTTP API, as API Gateway answers it: its own `{"message": ...}` for
+ * what it refuses (not Pushrail's error shape: an HTTP API cannot customize them), no decompression
+ * (HTTP APIs do not decode Content-Encoding; the handler does), the authorizer's answer cached per key.
+ */
+function httpIngest(
+  gateway: Extract<IngestGateway, { kind: 'http' }>,
+  options: ApiServerOptions,
+): IngestRoute {
+  const ttlMs = gateway.cacheTtlMs ?? AUTHORIZER_CACHE_TTL_MS;
+  // By the key's digest, so the map holds no key values; denials are cached too, as API Gateway does.
+  const cache = new Map<string, { result: AuthorizerResult; expiresAt: number }>();
+  return async (req, body) => {
+    if (body === undefined) return gatewayMessage(413, 'Request Entity Too Large');
+    const key = headerValue(req, 'x-api-key');
+    // An identity source missing from the request: 401 before any authorizer runs.
+    if (key === undefined || key === '') return gatewayMessage(401, 'Unauthorized');
+    const utf8 = isUtf8(body);
+    const request = {
+      method: req.method ?? 'POST',
+      url: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      body: utf8 ? body.toString('utf8') : body.toString('base64'),
+      isBase64Encoded: !utf8,
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      httpVersion: req.httpVersion,
+    };
+    const cacheKey = keyDigest(key).toString('hex');
+    let answer = cache.get(cacheKey);
+    if (!answer || answer.expiresAt <= Date.now()) {
+      cache.delete(cacheKey);
+      const context = lambdaContext(
+        { ...options.function, functionName: `${options.function.functionName}-authorizer` },
+        Date.now() + AUTHORIZER_TIMEOUT_MS,
+      );
+      try {
+        const result = await gateway.authorizer(
+          authorizerRequestEvent(request, options.function.accountId),
+          context,
+        );
+        answer = { result, expiresAt: Date.now() + ttlMs };
+        cache.set(cacheKey, answer);
+      } catch (error) {
+        // API Gateway answers 500 and caches nothing.
+        console.error('local API: the authorizer failed', error);
+        return gatewayMessage(500, 'Internal Server Error');
+      }
+    }
+    if (!answer.result.isAuthorized) return gatewayMessage(403, 'Forbidden');
+    const event = httpApiEvent(request, answer.result.context, options.function.accountId);
+    const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
+    return invoke(options.handler, event, lambdaContext(options.function, Date.now() + timeoutMs), timeoutMs);
+  };
+}
+
+/** An answer of API Gateway's own, in an HTTP API's fixed shape. */
+function gatewayMessage(statusCode: number, message: string): APIGatewayProxyResult {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message }) };
 }
 
 /**
@@ -344,9 +461,9 @@ async function invokeFunction(
 }
 
 /** Runs the handler like the Lambda integration: a throw is a 502, a late answer a 504. */
-async function invoke(
-  handler: ProxyHandler,
-  event: APIGatewayProxyEvent,
+async function invoke<E>(
+  handler: (event: E, context: Context) => Promise<APIGatewayProxyResult>,
+  event: E,
   context: Context,
   timeoutMs: number,
 ): Promise<APIGatewayProxyResult> {

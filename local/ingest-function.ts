@@ -3,7 +3,7 @@ import { INGEST_ENV } from '../lambdas/core/function-env.js';
 import { TABLE_LIST } from '../lambdas/core/resources.js';
 import { routingTable } from '../lambdas/core/routing.js';
 import { createIngestHandler } from '../lambdas/ingest/handler.js';
-import type { ProxyHandler } from './api-server.js';
+import type { IngestProxyHandler } from './api-server.js';
 import type { Provisioned } from './provision.js';
 import { provisionedTable } from './provisioned-table.js';
 
@@ -45,6 +45,6 @@ export function ingestEnvironment(settings: IngestSettings): Record<string, stri
 }
 
 /** The deployed ingest handler, run in this process with the environment the stack gives it. */
-export function localIngestHandler(settings: IngestSettings): ProxyHandler {
+export function localIngestHandler(settings: IngestSettings): IngestProxyHandler {
   return createIngestHandler({ ...process.env, ...ingestEnvironment(settings) });
 }

@@ -1,14 +1,17 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createAuthorizerHandler } from '../lambdas/authorizer/handler.js';
 import type { PushrailConfig } from '../lambdas/core/config.js';
 import { ConfigError } from '../lambdas/core/errors.js';
+import { AUTHORIZER_ENV } from '../lambdas/core/function-env.js';
 import { queueNames } from '../lambdas/core/resources.js';
-import { type ApiServer, startApiServer } from './api-server.js';
+import { type ApiServer, type IngestGateway, startApiServer } from './api-server.js';
 import type { EmulatorTarget } from './aws-clients.js';
 import { loadConfigFile } from './config-file.js';
 import { type Emulator, MOTO_MISSING_HELP, motoInstalled, startMoto } from './emulator.js';
 import { ingestFunctionName, localIngestHandler } from './ingest-function.js';
 import { type LocalState, localApiKey, readLocalState, statePath, writeLocalState } from './local-state.js';
+import { ensureProducerPlan } from './producer-plan.js';
 import { provision } from './provision.js';
 import { readyLine } from './ready-line.js';
 import { replayFunction } from './replay-function.js';
@@ -19,7 +22,9 @@ import { type RuntimeDestinations, startRuntimeDestinations } from './runtime-de
  *
  * Environment: PUSHRAIL_CONFIG (default pushrail.config.json), PORT (default 3000), AWS_ENDPOINT_URL
  * (use a running emulator instead of starting moto), PUSHRAIL_NAME_PREFIX (default pushrail-local),
- * PUSHRAIL_STATE_DIR (default .pushrail), PUSHRAIL_API_KEY (default: generated once, then kept).
+ * PUSHRAIL_STATE_DIR (default .pushrail), PUSHRAIL_API_KEY (default: generated once, then kept),
+ * PUSHRAIL_LOCAL_API (`rest`, the default, or `http`: POST /v1/events as the HTTP API serves it, with
+ * the real authorizer against a producer usage plan on the emulator).
  */
 
 export const DEFAULT_NAME_PREFIX = 'pushrail-local';
@@ -42,6 +47,7 @@ async function main(): Promise<void> {
   const stateDir = resolve(process.env.PUSHRAIL_STATE_DIR ?? '.pushrail');
   const namePrefix = process.env.PUSHRAIL_NAME_PREFIX ?? DEFAULT_NAME_PREFIX;
   const port = parsePort(process.env.PORT);
+  const gatewayKind = parseGatewayKind(process.env.PUSHRAIL_LOCAL_API);
 
   const config = await loadConfigFile(configPath);
   checkNamePrefix(namePrefix, config);
@@ -116,8 +122,10 @@ async function main(): Promise<void> {
     routesFromTable: true,
   });
   apiKey = localApiKey(process.env.PUSHRAIL_API_KEY, await readLocalState(stateDir));
+  const ingestGateway = await localIngestGateway(gatewayKind, target, namePrefix, apiKey);
   running.server = await startApiServer({
     handler,
+    ingestGateway,
     managementHandler: running.destinations.managementHandler,
     functions: { [replay.name]: { handler: replay.handler, timeoutMs: replay.timeoutMs } },
     apiKey,
@@ -128,6 +136,11 @@ async function main(): Promise<void> {
     throw error;
   });
   apiUrl = running.server.url;
+  console.log(
+    gatewayKind === 'http'
+      ? 'POST /v1/events is served as the HTTP API serves it (Lambda authorizer on x-api-key; PUSHRAIL_LOCAL_API=http)'
+      : 'POST /v1/events is served as the REST API serves it (API key and usage plan)',
+  );
   await saveState(running.destinations.destinations());
 
   console.log(readyLine({ apiUrl, apiKey, stateFile: statePath(stateDir), seedEventFile: SEED_EVENT_PATH }));
@@ -181,6 +194,33 @@ function parsePort(value: string | undefined): number {
     fail(`PORT must be a whole number from 0 to 65535 (received ${JSON.stringify(value)})`);
   }
   return port;
+}
+
+function parseGatewayKind(value: string | undefined): IngestGateway['kind'] {
+  if (value === undefined || value === '' || value === 'rest') return 'rest';
+  if (value === 'http') return 'http';
+  return fail(`PUSHRAIL_LOCAL_API must be rest or http (received ${JSON.stringify(value)})`);
+}
+
+/**
+ * The HTTP API emulation: the producer usage plan and key on the emulator (as `cdk deploy` makes
+ * them), and the deployed authorizer built against it, so the key is checked the way AWS checks it.
+ */
+async function localIngestGateway(
+  kind: IngestGateway['kind'],
+  target: EmulatorTarget,
+  namePrefix: string,
+  apiKey: string,
+): Promise<IngestGateway> {
+  if (kind === 'rest') return { kind };
+  const plan = await ensureProducerPlan(target, namePrefix, apiKey);
+  const authorizer = createAuthorizerHandler({
+    ...process.env,
+    [AUTHORIZER_ENV.usagePlanId]: plan.usagePlanId,
+    AWS_REGION: target.region,
+    AWS_ENDPOINT_URL: target.endpoint,
+  });
+  return { kind, authorizer };
 }
 
 function checkNamePrefix(namePrefix: string, config: PushrailConfig): void {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { PushrailConfig } from '../../lambdas/core/config.js';
 import { queueNames } from '../../lambdas/core/resources.js';
-import { createIngestHandler } from '../../lambdas/ingest/handler.js';
+import { createIngestHandler, type IngestHandler } from '../../lambdas/ingest/handler.js';
 import { ingestEnvironment } from '../../local/ingest-function.js';
 import { provision } from '../../local/provision.js';
 
 export interface IngestHarness {
-  readonly handler: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+  /** The ingest handler: it takes the REST API's event (payload 1.0) and the HTTP API's (2.0). */
+  readonly handler: IngestHandler;
   readonly tables: Readonly<Record<string, string>>;
   /** Queue URL by destination id, on the emulator itself (for the test's own reads). */
   readonly queueUrls: Readonly<Record<string, string>>;
