@@ -73,13 +73,22 @@ afterAll(async () => {
   await api.close();
 });
 
+/** The answers these tests read: ingest's (202 and errors) and API Gateway's own (`message`). */
+interface Answer {
+  readonly message?: string;
+  readonly eventId?: string;
+  readonly duplicate?: boolean;
+  readonly destinations?: string[];
+  readonly error?: { readonly code: string; readonly details: { readonly field: string }[] };
+}
+
 async function post(body: unknown, headers: Record<string, string> = { 'x-api-key': API_KEY }) {
   const res = await fetch(`${api.url}/v1/events`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Answer };
 }
 
 const event = (patch: Record<string, unknown> = {}) => ({
@@ -115,13 +124,13 @@ describe('POST /v1/events through the local HTTP API emulation', () => {
   it('answers 400 naming the field, 409, 413 and 415 as the REST API does', async () => {
     const bad = await post(event({ occurredAt: 'yesterday' }));
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details).toEqual([expect.objectContaining({ field: 'occurredAt' })]);
+    expect(bad.body.error?.details).toEqual([expect.objectContaining({ field: 'occurredAt' })]);
 
     const e = event();
     expect((await post(e)).status).toBe(202);
     const conflict = await post({ ...e, payload: { other: true } });
     expect(conflict.status).toBe(409);
-    expect(conflict.body.error.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect(conflict.body.error?.code).toBe('IDEMPOTENCY_CONFLICT');
 
     const big = await post(event({ payload: { blob: 'x'.repeat(300 * 1024) } }));
     expect(big.status).toBe(413);
