@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -27,7 +28,7 @@ import { entrySize } from '../lambdas/destinations/eventbridge/entries.js';
  * attributed scope (provisioning, the benchmark's own checks) are not counted.
  */
 
-export type Actor = 'ingest' | 's3-batcher' | 'eventbridge-sender' | 'esm';
+export type Actor = 'ingest' | 'authorizer' | 's3-batcher' | 'eventbridge-sender' | 'esm';
 
 export interface OpTotals {
   /** API calls (one `send`). */
@@ -165,6 +166,7 @@ export class AwsMeter {
     const require = createRequire(import.meta.url);
     const { Client } = require('@smithy/core/client') as { Client: ClientClass };
     for (const sdk of [
+      APIGatewayClient,
       DynamoDBClient,
       SQSClient,
       S3Client,
@@ -420,8 +422,8 @@ export class AwsMeter {
           this.s3Objects.push({ key: String(input.Key), bytes, lines: Number(metadata['event-count'] ?? 0) });
         }
       }
-    } else if (service === 'STS') {
-      billed = 0; // STS is free
+    } else if (service === 'STS' || service === 'APIGateway') {
+      billed = 0; // STS is free; so are API Gateway's control-plane reads (the authorizer's key list)
     }
     const totals = this.totals(`${actor} ${op}`);
     totals.calls += 1;

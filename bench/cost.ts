@@ -13,7 +13,7 @@ import { type PriceFile, unitPrice } from './prices.js';
 /** The ingest function's memory (lib/ingest-api.ts; the consumers' sizes are in the kinds registry). */
 export { INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 
-import { DAY_SECONDS, INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
+import { AUTHORIZER_MEMORY_MB, DAY_SECONDS, INGEST_MEMORY_MB } from '../lambdas/core/resources.js';
 
 /** START, END and REPORT lines Lambda writes per invocation (text format), about this many bytes. */
 const PLATFORM_LOG_BYTES = Buffer.byteLength(
@@ -84,8 +84,16 @@ export interface FunctionDuration {
 }
 
 export interface Alternatives {
-  /** Single-event POSTs through an HTTP API with a cached Lambda authorizer, instead of REST + API keys. */
-  readonly httpApi: { readonly usdPerMillion: number; readonly savedUsdPerMillion: number };
+  /**
+   * The same run through the other API: a REST run priced as HTTP API requests (512 KiB units, the
+   * authorizer's ~0 per event left out), an HTTP API run priced at REST's request price without the
+   * authorizer's invocations, GB-s and log lines. `savedUsdPerMillion` is what the HTTP API saves.
+   */
+  readonly otherGateway: {
+    readonly gateway: 'rest' | 'http';
+    readonly usdPerMillion: number;
+    readonly savedUsdPerMillion: number;
+  };
   /** Amazon Data Firehose Direct PUT with dynamic partitioning, for the S3 leg. */
   readonly firehose: number;
   /** EventBridge Pipes from the same SQS queue, for the EventBridge leg (SQS requests included). */
@@ -238,9 +246,22 @@ export function costReport(
   const invocations = Object.values(m.invocations).reduce((s, i) => s + (i?.count ?? 0), 0);
   const count = (actor: string) => m.invocations[actor as keyof typeof m.invocations]?.count ?? 0;
 
+  // The API the POSTs went through: REST bills each request, an HTTP API each started 512 KiB of one.
   const restPrice = unitPrice(prices, 'apiGatewayRestRequest');
-  add('apiGateway', 'API Gateway REST requests', 'vendor', 'requests', run.posts, restPrice, run.posts);
-  toLeg('ingest', run.posts, restPrice);
+  const httpPrice = unitPrice(prices, 'apiGatewayHttpRequest');
+  const http = run.gateway === 'http';
+  const gatewayUnits = http ? run.httpApiRequests : run.posts;
+  const gatewayPrice = http ? httpPrice : restPrice;
+  add(
+    'apiGateway',
+    http ? 'API Gateway HTTP API requests (512 KiB units)' : 'API Gateway REST requests',
+    'vendor',
+    'requests',
+    gatewayUnits,
+    gatewayPrice,
+    gatewayUnits,
+  );
+  toLeg('ingest', gatewayUnits, gatewayPrice);
   const requestPrice = unitPrice(prices, 'lambdaRequest');
   add(
     'lambdaRequests',
@@ -251,7 +272,7 @@ export function costReport(
     requestPrice,
     run.posts + s3Batches + ebBatches,
   );
-  toLeg('ingest', count('ingest'), requestPrice);
+  toLeg('ingest', count('ingest') + count('authorizer'), requestPrice);
   toLeg('s3', count('s3-batcher'), requestPrice);
   toLeg('eventBridge', count('eventbridge-sender'), requestPrice);
 
@@ -273,10 +294,13 @@ export function costReport(
   const gbSeconds: [string, Leg, number, number][] = [
     ['ingest', 'ingest', ingestCount * ingestMeanMs, INGEST_MEMORY_MB],
   ];
-  for (const [actor, leg, memory] of [
+  // The authorizer (HTTP API runs only): its measured invocations, one per key per cache TTL.
+  const measured = [
+    ...(http ? ([['authorizer', 'ingest', AUTHORIZER_MEMORY_MB]] as const) : []),
     ['s3-batcher', 's3', KINDS.S3.delivery.memoryMb],
     ['eventbridge-sender', 'eventBridge', KINDS.EVENTBRIDGE.delivery.memoryMb],
-  ] as const) {
+  ] as const;
+  for (const [actor, leg, memory] of measured) {
     const i = m.invocations[actor];
     durations[actor] = {
       invocations: i?.count ?? 0,
@@ -348,8 +372,9 @@ export function costReport(
     0,
   );
   const logPrice = unitPrice(prices, 'cloudWatchLogsIngestion');
-  // Ingest drops Lambda's START/END/REPORT lines (lib/ingest-api.ts quietPlatformLogs); the consumers keep them.
-  const platformBytes = (actor: string) => (actor === 'ingest' ? 0 : count(actor) * PLATFORM_LOG_BYTES);
+  // Ingest and the authorizer drop Lambda's START/END/REPORT lines (quietPlatformLogs); the consumers keep them.
+  const platformBytes = (actor: string) =>
+    actor === 'ingest' || actor === 'authorizer' ? 0 : count(actor) * PLATFORM_LOG_BYTES;
   const logBytes = (actor: string) =>
     (m.logs[actor]?.bytes ?? 0) +
     platformBytes(actor) +
@@ -359,7 +384,7 @@ export function costReport(
     Object.keys(m.invocations).reduce((s, actor) => s + platformBytes(actor), 0) +
     run.posts * ACCESS_LOG_BYTES;
   add('logs', 'CloudWatch Logs ingestion', 'vendor', 'GB', allLogBytes / GB, logPrice, 0);
-  toLeg('ingest', logBytes('ingest') / GB, logPrice);
+  toLeg('ingest', (logBytes('ingest') + logBytes('authorizer')) / GB, logPrice);
   toLeg('s3', logBytes('s3-batcher') / GB, logPrice);
   toLeg('eventBridge', logBytes('eventbridge-sender') / GB, logPrice);
 
@@ -392,12 +417,19 @@ export function costReport(
   });
   const vendor = total('vendor');
 
-  // HTTP API: the same run with its REST requests priced as HTTP API requests (512 KiB units), and a
-  // Lambda authorizer whose answer is cached per key for its TTL: one invocation per key per TTL, not
-  // per event, so ~0 per million events.
-  const httpPrice = unitPrice(prices, 'apiGatewayHttpRequest');
-  const httpApi =
-    vendor.usdPerMillion - perMillion(run.posts, restPrice) + perMillion(run.httpApiRequests, httpPrice);
+  // The other API, from this run: an HTTP API run at REST's request price without what the authorizer
+  // cost; a REST run at the HTTP API's request price (its authorizer, cached per key for the TTL, is
+  // one invocation per key per TTL, not per event: ~0 per million events).
+  const authorizerUsd =
+    perMillion(count('authorizer'), requestPrice) +
+    perMillion(((m.invocations.authorizer?.billedMs ?? 0) / 1000) * (AUTHORIZER_MEMORY_MB / 1024), gbSecond) +
+    perMillion(logBytes('authorizer') / GB, logPrice);
+  const otherGateway = http
+    ? vendor.usdPerMillion -
+      perMillion(run.httpApiRequests, httpPrice) +
+      perMillion(run.posts, restPrice) -
+      authorizerUsd
+    : vendor.usdPerMillion - perMillion(run.posts, restPrice) + perMillion(run.httpApiRequests, httpPrice);
   // Firehose Direct PUT bills each record rounded up to 5 KB, then dynamic partitioning per GB and per
   // object delivered (at least as many objects as the run's minimum).
   const firehoseGb =
@@ -423,10 +455,14 @@ export function costReport(
     minObjects,
     legs,
     alternatives: {
-      httpApi: { usdPerMillion: httpApi, savedUsdPerMillion: vendor.usdPerMillion - httpApi },
+      otherGateway: {
+        gateway: http ? 'rest' : 'http',
+        usdPerMillion: otherGateway,
+        savedUsdPerMillion: http ? otherGateway - vendor.usdPerMillion : vendor.usdPerMillion - otherGateway,
+      },
       firehose,
       pipes,
-      directIntegration: perMillion(run.posts, restPrice),
+      directIntegration: perMillion(gatewayUnits, gatewayPrice),
     },
   };
 }

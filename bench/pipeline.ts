@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { EventBridgeClient, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult, APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
+import { type AuthorizerResult, createAuthorizerHandler } from '../lambdas/authorizer/handler.js';
 import type { CanonicalEvent } from '../lambdas/core/event.js';
+import { AUTHORIZER_ENV } from '../lambdas/core/function-env.js';
 import { TABLE_LIST } from '../lambdas/core/resources.js';
 import { createDeliveryHandler as createEventBridgeSenderHandler } from '../lambdas/destinations/eventbridge/handler.js';
 import {
@@ -13,13 +15,22 @@ import {
 import { deliverySettings } from '../lambdas/destinations/index.js';
 import { createDeliveryHandler as createS3BatcherHandler } from '../lambdas/destinations/s3/handler.js';
 import { createIngestHandler } from '../lambdas/ingest/handler.js';
-import { INTEGRATION_TIMEOUT_MS, lambdaContext, proxyEvent } from '../local/api-gateway-event.js';
+import {
+  authorizerRequestEvent,
+  httpApiEvent,
+  INTEGRATION_TIMEOUT_MS,
+  type IncomingRequest,
+  lambdaContext,
+  proxyEvent,
+} from '../local/api-gateway-event.js';
 import type { IngestProxyHandler } from '../local/api-server.js';
+import { cachedAuthorizer } from '../local/authorizer-cache.js';
 import { clientConfig, type EmulatorTarget } from '../local/aws-clients.js';
 import { customerAccess } from '../local/customer-credentials.js';
 import { localDeliveryEnvironment } from '../local/delivery-pollers.js';
 import { type Emulator, startMoto } from '../local/emulator.js';
 import { ingestEnvironment, ingestFunctionName } from '../local/ingest-function.js';
+import { ensureProducerPlan } from '../local/producer-plan.js';
 import { type Provisioned, provision } from '../local/provision.js';
 import { QueuePoller, type SqsHandler } from '../local/queue-poller.js';
 import { queueArn } from '../local/queues.js';
@@ -30,10 +41,14 @@ import { BENCH_CONFIG } from './workload.js';
  * The local pipeline, end to end on moto: the real ingest handler (built as the integration tests'
  * harness does: provision, then build it with the function's environment), and the real S3 batcher and
  * EventBridge sender driven by QueuePoller.runOnce (the local stand-in for the event source mapping)
- * with the deployed batch sizes and windows.
+ * with the deployed batch sizes and windows. Single-event POSTs go through the HTTP API as the local
+ * runtime emulates it (the real authorizer against the producer usage plan on moto, its answers cached
+ * per key as API Gateway caches them, payload 2.0 events); batches through the REST API.
  */
 
 export const API_KEY = 'bench-api-key';
+/** The longest API Gateway waits for a Lambda authorizer. */
+const AUTHORIZER_TIMEOUT_MS = 10_000;
 const NAME_PREFIX = 'bench';
 
 export interface Pipeline {
@@ -41,6 +56,14 @@ export interface Pipeline {
   readonly target: EmulatorTarget;
   readonly provisioned: Provisioned;
   readonly ingest: IngestProxyHandler;
+  /**
+   * The HTTP API's authorizer (checking keys against the producer usage plan on moto) behind API
+   * Gateway's cache of its answers: invoked, and metered as `authorizer`, on a miss only.
+   */
+  readonly authorize: (
+    apiKey: string,
+    event: APIGatewayRequestAuthorizerEventV2,
+  ) => Promise<AuthorizerResult>;
   readonly s3Handler: SqsHandler;
   readonly eventBridgeHandler: SqsHandler;
   /** The benchmark's own SQS client (its calls count only inside a metered scope). */
@@ -83,6 +106,27 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
     ),
   );
 
+  const plan = await ensureProducerPlan(target, NAME_PREFIX, API_KEY);
+  const authorizer = createAuthorizerHandler({
+    [AUTHORIZER_ENV.usagePlanId]: plan.usagePlanId,
+    AWS_REGION: target.region,
+    AWS_ENDPOINT_URL: target.endpoint,
+  });
+  const authorize = cachedAuthorizer((event) =>
+    meter.invoke('authorizer', () =>
+      authorizer(
+        event,
+        lambdaContext(
+          {
+            functionName: `${NAME_PREFIX}-authorizer`,
+            region: target.region,
+            accountId: provisioned.accountId,
+          },
+          Date.now() + AUTHORIZER_TIMEOUT_MS,
+        ),
+      ),
+    ),
+  );
   const ingest = createIngestHandler(
     ingestEnvironment({
       config,
@@ -116,6 +160,7 @@ export async function startPipeline(meter: AwsMeter): Promise<Pipeline> {
     target,
     provisioned,
     ingest,
+    authorize,
     s3Handler,
     eventBridgeHandler,
     sqs,
@@ -168,29 +213,54 @@ export async function setInbox(pipeline: Pipeline, attached: boolean): Promise<v
   }
 }
 
-/** One POST /v1/events as API Gateway hands it to the ingest function, metered as one invocation. */
-export function postEvents(
+/** The bench producer's POST /v1/events, as it reaches API Gateway. */
+function producerRequest(body: string): IncomingRequest {
+  return {
+    method: 'POST',
+    url: '/v1/events',
+    rawHeaders: ['content-type', 'application/json', 'x-api-key', API_KEY],
+    body,
+    sourceIp: '127.0.0.1',
+    httpVersion: '1.1',
+  };
+}
+
+/** Which API Gateway a POST goes through (lib/ingest-api.ts, lib/http-ingest-api.ts). */
+export type Gateway = 'rest' | 'http';
+
+/**
+ * One POST /v1/events as API Gateway hands it to the ingest function, metered as one invocation; on
+ * the HTTP API after the authorizer's (cached) answer, as API Gateway runs them.
+ */
+export async function postEvents(
   pipeline: Pipeline,
   meter: AwsMeter,
   body: string,
+  gateway: Gateway = 'rest',
 ): Promise<APIGatewayProxyResult> {
   const { accountId } = pipeline.provisioned;
-  const event = proxyEvent(
-    {
-      method: 'POST',
-      url: '/v1/events',
-      rawHeaders: ['content-type', 'application/json', 'x-api-key', API_KEY],
-      body,
-      sourceIp: '127.0.0.1',
-      httpVersion: '1.1',
-    },
-    { apiKey: API_KEY, apiKeyId: 'bench', accountId },
-  );
+  const request = producerRequest(body);
   const context = lambdaContext(
     { functionName: ingestFunctionName(NAME_PREFIX), region: pipeline.target.region, accountId },
     Date.now() + INTEGRATION_TIMEOUT_MS,
   );
+  if (gateway === 'rest') {
+    const event = proxyEvent(request, { apiKey: API_KEY, apiKeyId: 'bench', accountId });
+    return meter.invoke('ingest', () => pipeline.ingest(event, context));
+  }
+  const answer = await pipeline.authorize(API_KEY, authorizerRequestEvent(request, accountId));
+  if (!answer.isAuthorized) throw new Error('bench: the authorizer refused the producer key');
+  const event = httpApiEvent(request, answer.context, accountId);
   return meter.invoke('ingest', () => pipeline.ingest(event, context));
+}
+
+/** The authorizer's answer for the bench's producer key (through the cache, as any POST). */
+async function authorizeProducer(pipeline: Pipeline): Promise<void> {
+  const answer = await pipeline.authorize(
+    API_KEY,
+    authorizerRequestEvent(producerRequest(''), pipeline.provisioned.accountId),
+  );
+  if (!answer.isAuthorized) throw new Error('bench: the authorizer refused the producer key');
 }
 
 /** A poller for a destination queue with the deployed batch settings, its handler metered. */
@@ -221,6 +291,8 @@ export function destinationPoller(
 
 export interface ModeResult {
   readonly mode: 'single' | 'batch';
+  /** The API the POSTs went through: single-event POSTs the HTTP API, batches the REST API. */
+  readonly gateway: Gateway;
   readonly events: number;
   readonly posts: number;
   /** Events in each POST, in order (the SQS floor: one SendMessageBatch cannot span two requests). */
@@ -308,6 +380,9 @@ export async function runMode(
     const slice = events.slice(i * perPost, (i + 1) * perPost);
     return mode === 'single' ? JSON.stringify(slice[0]) : JSON.stringify({ events: slice });
   });
+  // Singles through the HTTP API (issue 14, lever 6); batches stay on REST: an HTTP API would save
+  // them only its cheaper request price on a hundredth of the requests (about $0.025 per million events).
+  const gateway: Gateway = mode === 'single' ? 'http' : 'rest';
   const sampleSize = Math.min(mode === 'single' ? 100 : 5, Math.ceil(bodies.length / 10));
   const concurrency = POST_CONCURRENCY[mode];
   const postsPerChunk = CHUNK_EVENTS / perPost;
@@ -323,7 +398,7 @@ export async function runMode(
   const post = async (body: string, sampled = false) => {
     const t = performance.now();
     const c = sampled ? process.cpuUsage() : undefined;
-    const res = await postEvents(pipeline, meter, body);
+    const res = await postEvents(pipeline, meter, body, gateway);
     if (sampled && c) {
       durations.push(performance.now() - t);
       const used = process.cpuUsage(c);
@@ -336,6 +411,9 @@ export async function runMode(
   };
 
   meter.start();
+  // API Gateway runs the authorizer before the first POST reaches ingest (then serves its cached
+  // answer): run here, metered, before the sample, so that the sample times ingest alone.
+  if (gateway === 'http') await authorizeProducer(pipeline);
   while (next < bodies.length) {
     const chunkEnd = Math.min(bodies.length, next + postsPerChunk);
     let t = performance.now();
@@ -375,6 +453,7 @@ export async function runMode(
   }
   return {
     mode,
+    gateway,
     events: events.length,
     posts: bodies.length,
     eventsPerPost: bodies.map((_, i) => Math.min(perPost, events.length - i * perPost)),

@@ -15,6 +15,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { AUTHORIZER_ENV } from '../lambdas/core/function-env.js';
+import { AUTHORIZER_MEMORY_MB } from '../lambdas/core/resources.js';
 import { EVENTS_PATH } from './ingest-api.js';
 import { PushrailFunction } from './pushrail-function.js';
 
@@ -63,8 +64,7 @@ export class HttpIngestApi extends Construct {
       entry: 'lambdas/authorizer/handler.ts',
       serviceName: 'pushrail-authorizer',
       description: "Pushrail HTTP API authorizer: x-api-key against the REST API's producer usage plan",
-      // It hashes a header and compares digests; the rest is a cached list.
-      memorySize: 256,
+      memorySize: AUTHORIZER_MEMORY_MB,
       // API Gateway waits at most 10 s for an authorizer.
       timeout: Duration.seconds(10),
       quietPlatformLogs: true,

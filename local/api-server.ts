@@ -17,7 +17,6 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '../lambdas/core/errors.js';
-import { keyDigest } from '../lambdas/core/producer-keys.js';
 import { contentCodingOf, decompress } from '../lambdas/core/request-body.js';
 import {
   authorizerRequestEvent,
@@ -29,6 +28,7 @@ import {
   type MatchedRoute,
   proxyEvent,
 } from './api-gateway-event.js';
+import { cachedAuthorizer } from './authorizer-cache.js';
 
 /**
  * The local stand-in for API Gateway: it does what the gateway does before and after the ingest
@@ -54,14 +54,12 @@ export type IngestGateway =
   | {
       readonly kind: 'http';
       readonly authorizer: AuthorizerHandler;
-      /** @default 300,000 (lib/http-ingest-api.ts AUTHORIZER_CACHE_TTL) */
+      /** @default AUTHORIZER_CACHE_TTL_MS (local/authorizer-cache.ts) */
       readonly cacheTtlMs?: number;
     };
 
 /** The longest API Gateway waits for a Lambda authorizer. */
 const AUTHORIZER_TIMEOUT_MS = 10_000;
-/** lib/http-ingest-api.ts AUTHORIZER_CACHE_TTL, in milliseconds (lib/ is not imported at run time). */
-export const AUTHORIZER_CACHE_TTL_MS = 300_000;
 
 /** API Gateway's payload limit for REST APIs. The handler's own, smaller limit applies after it. */
 export const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -231,9 +229,17 @@ function httpIngest(
   gateway: Extract<IngestGateway, { kind: 'http' }>,
   options: ApiServerOptions,
 ): IngestRoute {
-  const ttlMs = gateway.cacheTtlMs ?? AUTHORIZER_CACHE_TTL_MS;
-  // By the key's digest, so the map holds no key values; denials are cached too, as API Gateway does.
-  const cache = new Map<string, { result: AuthorizerResult; expiresAt: number }>();
+  const authorize = cachedAuthorizer(
+    (event) =>
+      gateway.authorizer(
+        event,
+        lambdaContext(
+          { ...options.function, functionName: `${options.function.functionName}-authorizer` },
+          Date.now() + AUTHORIZER_TIMEOUT_MS,
+        ),
+      ),
+    gateway.cacheTtlMs,
+  );
   return async (req, body) => {
     if (body === undefined) return gatewayMessage(413, 'Request Entity Too Large');
     const key = headerValue(req, 'x-api-key');
@@ -249,29 +255,16 @@ function httpIngest(
       sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
       httpVersion: req.httpVersion,
     };
-    const cacheKey = keyDigest(key).toString('hex');
-    let answer = cache.get(cacheKey);
-    if (!answer || answer.expiresAt <= Date.now()) {
-      cache.delete(cacheKey);
-      const context = lambdaContext(
-        { ...options.function, functionName: `${options.function.functionName}-authorizer` },
-        Date.now() + AUTHORIZER_TIMEOUT_MS,
-      );
-      try {
-        const result = await gateway.authorizer(
-          authorizerRequestEvent(request, options.function.accountId),
-          context,
-        );
-        answer = { result, expiresAt: Date.now() + ttlMs };
-        cache.set(cacheKey, answer);
-      } catch (error) {
-        // API Gateway answers 500 and caches nothing.
-        console.error('local API: the authorizer failed', error);
-        return gatewayMessage(500, 'Internal Server Error');
-      }
+    let answer: AuthorizerResult;
+    try {
+      answer = await authorize(key, authorizerRequestEvent(request, options.function.accountId));
+    } catch (error) {
+      // API Gateway answers 500 and caches nothing.
+      console.error('local API: the authorizer failed', error);
+      return gatewayMessage(500, 'Internal Server Error');
     }
-    if (!answer.result.isAuthorized) return gatewayMessage(403, 'Forbidden');
-    const event = httpApiEvent(request, answer.result.context, options.function.accountId);
+    if (!answer.isAuthorized) return gatewayMessage(403, 'Forbidden');
+    const event = httpApiEvent(request, answer.context, options.function.accountId);
     const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
     return invoke(options.handler, event, lambdaContext(options.function, Date.now() + timeoutMs), timeoutMs);
   };

@@ -15,6 +15,11 @@ export const DAY_SECONDS = 24 * 60 * 60;
  * 5 MiB request well inside API Gateway's 29 s.
  */
 export const INGEST_MEMORY_MB = 512;
+/**
+ * The HTTP API authorizer's memory in MB (lib/http-ingest-api.ts and the bench): it hashes a header
+ * and compares digests against a cached list, and runs about once per key per 5 minutes.
+ */
+export const AUTHORIZER_MEMORY_MB = 256;
 
 /** A global secondary index (string keys), projecting its keys and the `projected` attributes. */
 export interface IndexDescription {
