@@ -46,7 +46,8 @@ import { BENCH_CONFIG } from './workload.js';
  * per key as API Gateway caches them, payload 2.0 events); batches through the REST API.
  */
 
-export const API_KEY = 'bench-api-key';
+/** The bench producer's key (API Gateway takes keys of 20 characters or more). */
+export const API_KEY = 'bench-producer-api-key-0001';
 /** The longest API Gateway waits for a Lambda authorizer. */
 const AUTHORIZER_TIMEOUT_MS = 10_000;
 const NAME_PREFIX = 'bench';

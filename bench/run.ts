@@ -408,8 +408,8 @@ function costRows(
     text:
       'ingest: the mean of the first POSTs of a mode run one at a time, alone; CPU ms = this process’s CPU time (user + ' +
       'system) during them, i.e. the function’s own work (validation, hashing, the SDK); the rest of the duration is ' +
-      'waiting on moto. Delivery functions: their measured invocations. Memory: INGEST_MEMORY_MB (bench/cost.ts, as ' +
-      'lib/ingest-api.ts) and KINDS[kind].delivery.memoryMb.',
+      'waiting on moto. Delivery functions and the authorizer: their measured invocations. Memory: INGEST_MEMORY_MB and ' +
+      'AUTHORIZER_MEMORY_MB (lambdas/core/resources.ts, as lib/ uses them) and KINDS[kind].delivery.memoryMb.',
   });
 
   // What managed services or another front door would charge for the same work.

@@ -22,11 +22,18 @@ export interface ProducerPlan {
   readonly apiKeyId: string;
 }
 
+/** API Gateway refuses API key values shorter than this (CreateApiKey). */
+export const MIN_API_KEY_LENGTH = 20;
+
 export async function ensureProducerPlan(
   target: EmulatorTarget,
   namePrefix: string,
   apiKey: string,
 ): Promise<ProducerPlan> {
+  if (apiKey.length < MIN_API_KEY_LENGTH)
+    throw new Error(
+      `an API Gateway API key has at least ${MIN_API_KEY_LENGTH} characters (PUSHRAIL_API_KEY)`,
+    );
   const client = new APIGatewayClient(clientConfig(target));
   try {
     const name = `${namePrefix}-ingest`;
