@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 export interface GatewayRequest {
   readonly method: string;
-  readonly path: string;
+  readonly path: string | undefined;
   /** Header names in lowercase (v2 sends them so; v1 keeps the client's case). */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string | undefined;
@@ -36,7 +36,8 @@ const V2Schema = z.object({
 
 const V1Schema = z.object({
   httpMethod: z.string(),
-  path: z.string(),
+  // Not read by ingest (it has one route), so not required of the event.
+  path: optional,
   headers: headersSchema,
   body: optional,
   isBase64Encoded: z.boolean().nullish(),
@@ -75,7 +76,7 @@ export function gatewayRequestOf(event: unknown): GatewayRequest {
   const e = v1.data;
   return {
     method: e.httpMethod,
-    path: e.path,
+    path: e.path ?? undefined,
     headers: lowercased(e.headers),
     body: e.body ?? undefined,
     isBase64Encoded: e.isBase64Encoded ?? false,

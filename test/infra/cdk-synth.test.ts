@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_ENV, MANAGEMENT_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
+import { AUTHORIZER_ENV, INGEST_ENV, MANAGEMENT_ENV, REPLAY_ENV } from '../../lambdas/core/function-env.js';
 import { managementEvent } from '../support/management.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -153,10 +153,31 @@ describe('npx cdk synth with the example config', () => {
     expect(misconfigured.error).toContain(INGEST_ENV.eventsTable);
   });
 
-  it('bundles the ingest, management, provisioner and replay functions and one consumer per kind, each into its own ESM file with a source map', () => {
+  it('loads the authorizer bundle in Node; without its usage plan id the first request fails, naming it', async () => {
+    const authorizer = functions.find((f) => f.service === 'pushrail-authorizer');
+    expect(authorizer).toBeDefined();
+    const script = [
+      "const m = await import('./index.mjs');",
+      'let answer;',
+      "try { answer = await m.handler({ version: '2.0', headers: { 'x-api-key': 'k' } }, {}); }",
+      'catch (e) { answer = { error: e.message }; }',
+      "process.stdout.write('\\n' + JSON.stringify({ type: typeof m.handler, ...answer }));",
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: authorizer?.assetDir,
+      env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
+      timeout: 30_000,
+    });
+    const answer = JSON.parse(stdout.split('\n').at(-1) ?? '') as { type: string; error?: string };
+    expect(answer.type).toBe('function');
+    expect(answer.error).toContain(AUTHORIZER_ENV.usagePlanId);
+  });
+
+  it('bundles the ingest, authorizer, management, provisioner and replay functions and one consumer per kind, each into its own ESM file with a source map', () => {
     const ours = functions.filter((f) => f.service !== 'undefined');
     expect(ours.map((f) => f.service).sort()).toEqual(
       [
+        'pushrail-authorizer',
         'pushrail-eventbridge-sender',
         'pushrail-ingest',
         'pushrail-management',

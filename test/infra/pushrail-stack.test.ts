@@ -353,6 +353,7 @@ describe('PushrailStack', () => {
       expect(Object.keys(outputs).sort()).toEqual(
         [
           'ApiUrl',
+          'HttpIngestUrl',
           'ApiKeyId',
           'AlarmTopicArn',
           'DashboardName',
