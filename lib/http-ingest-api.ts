@@ -125,14 +125,6 @@ export class HttpIngestApi extends Construct {
     });
     this.baseUrl = `https://${this.api.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}`;
 
-    NagSuppressions.addResourceSuppressions(this.stage, [
-      {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'A WAF web ACL is optional (billed per request and per rule), as on the REST stage; HTTP APIs ' +
-          'cannot take one directly anyway (only through CloudFront).',
-      },
-    ]);
     NagSuppressions.addResourceSuppressions(
       this.authorizerFunction.role,
       [
