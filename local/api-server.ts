@@ -85,6 +85,7 @@ export interface ApiServerOptions {
   readonly functions?: Readonly<
     Record<string, { readonly handler: InvokeHandler; readonly timeoutMs: number }>
   >;
+  /** The key the REST emulation accepts; the HTTP emulation's authorizer reads its keys itself. */
   readonly apiKey: string;
   readonly function: FunctionIdentity;
   /** @default 3000 (0 picks a free port) */

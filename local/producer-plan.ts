@@ -45,7 +45,8 @@ export async function ensureProducerPlan(
     const usagePlanId =
       plans.items?.find((p) => p.name === `${name}-producers`)?.id ??
       (await client.send(new CreateUsagePlanCommand({ name: `${name}-producers` }))).id;
-    // The key's value is the local runtime's key (local.json): a changed PUSHRAIL_API_KEY gets a new key.
+    // The key's value is the local runtime's key (local.json). A changed PUSHRAIL_API_KEY gets a new key
+    // beside the old one, which stays in the plan: on a laptop's emulator both then work.
     const keyName = `${name}-producer`;
     const keys = await client.send(
       new GetApiKeysCommand({ nameQuery: keyName, includeValues: true, limit: 500 }),
