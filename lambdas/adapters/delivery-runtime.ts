@@ -170,11 +170,11 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
   ) {
     this.logger = new Logger({ serviceName });
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
-    // Rollups once per invocation, flushed with the metrics (below).
+    // Attempt items and rollups once per invocation, flushed with the metrics (below).
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds, {
       customerOf: (id) => this.customers.get(id),
       eventTypeOf: (id) => this.eventTypes.get(id),
-      bufferRollups: true,
+      buffered: true,
     });
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
@@ -246,8 +246,10 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
             : sqsHandler(event as SQSEvent, context));
         } finally {
           await this.attempts
-            .flushRollups()
-            .catch((error: unknown) => this.logger.warn('could not update health rollups', { error }));
+            .flush()
+            .catch((error: unknown) =>
+              this.logger.warn('could not write attempt records or health rollups', { error }),
+            );
         }
       })) as ConsumerHandler;
   }
