@@ -142,7 +142,8 @@ export class AttemptLog {
       ...minutes.map((m) => this.rollups.addMinute(m.destinationId, m.at, m.delta)),
     ]);
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw new Error('attempt records or health rollups were not written', { cause: failed.reason });
+    if (failed)
+      throw new Error('attempt records or health rollups were not written', { cause: failed.reason });
   }
 
   private buffer(attempt: AttemptRecord, at: Date): void {
