@@ -26,13 +26,11 @@ const PLATFORM_LOG_BYTES = Buffer.byteLength(
 const ACCESS_LOG_BYTES = Buffer.byteLength(
   `${JSON.stringify({
     requestId: '6c9c8a5e-2f0e-4d3a-9b1e-6a2f1c0d9e8b',
-    requestTime: '26/May/2026:14:21:08 +0000',
     ip: '203.0.113.17',
     userAgent: 'billing-service/2.3 node/24',
     apiKeyId: 'a1b2c3d4e5',
     httpMethod: 'POST',
     resourcePath: '/v1/events',
-    protocol: 'HTTP/1.1',
     status: '202',
     responseLength: '104',
     responseLatencyMs: '48',

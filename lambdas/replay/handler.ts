@@ -8,6 +8,7 @@ import { AuditLog } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
 import { getStoredRouting, scanReceivedWindow } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import { ReplayJournal } from '../adapters/replay-journal.js';
 import { TraceLog } from '../adapters/trace-log.js';
 import { ReplayRequestError } from '../core/errors.js';
@@ -38,7 +39,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     },
     source,
   );
-  const logger = new Logger({ serviceName: 'pushrail-replay' });
+  const logger = pushrailLogger('pushrail-replay');
   const dynamodb = new DynamoDBClient({});
   const destinations = destinationsFromEnv(source, dynamodb);
   const sqs = new SQSClient({});
