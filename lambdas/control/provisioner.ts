@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import pMap from 'p-map';
 import type { DestinationStore, ProvisioningState } from '../adapters/destination-store.js';
