@@ -119,6 +119,13 @@ export function floorEventItemBytes(record: EventRecord, destinations: readonly 
   );
 }
 
+/**
+ * Idempotent ingest needs one write per POST after its enqueues: a retry of an accepted request must
+ * find that they happened (invariants 2 and 3), and the event item's claim is written before them. A
+ * request's completion marker (adapters/event-idempotency.ts) is well under 1 KiB for 100 events.
+ */
+const COMPLETION_WRITE_UNITS = 1;
+
 /** A seal item (adapters/seal-store.ts: key, part, generation, expiry) is well under 1 KiB: one unit. */
 const SEAL_WRITE_UNITS = 1;
 /**
@@ -290,7 +297,8 @@ export function costReport(
     toLeg(leg, units, gbSecond);
   }
 
-  // Floor: the event item per started KiB, and one seal per event on each S3 destination.
+  // Floor: the event item per started KiB, one completion write per POST, and one seal per event on each
+  // S3 destination.
   const wruPrice = unitPrice(prices, 'dynamodbWriteRequestUnit');
   const rruPrice = unitPrice(prices, 'dynamodbReadRequestUnit');
   const tables = Object.values(m.tables);
@@ -298,6 +306,7 @@ export function costReport(
   const rru = tables.reduce((s, t) => s + t.rru, 0);
   const floorWru =
     floor.storedItemBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0) +
+    run.posts * COMPLETION_WRITE_UNITS +
     n * floor.destinations.s3 * SEAL_WRITE_UNITS;
   add('dynamodbWrites', 'DynamoDB write request units', 'vendor', 'WRU', wru, wruPrice, floorWru);
   add('dynamodbReads', 'DynamoDB read request units', 'vendor', 'RRU', rru, rruPrice, 0);
