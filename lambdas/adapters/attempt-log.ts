@@ -34,6 +34,14 @@ export interface AttemptRecord {
    * Health rates and the trace leave these out; the deliveries feed may show them as tests.
    */
   readonly test?: boolean;
+  /**
+   * The record is one call of several that make one delivery, and joins the batch's record of the same
+   * outcome, failure and target (with `buffered`): an EventBridge batch of 100 events is 10 PutEvents
+   * calls of 10 entries (the API's limit) to one bus, one delivery to the customer. S3 parts (one object
+   * each) and webhook POSTs (one signed request each, answered on its own) keep a record each.
+   * @default false
+   */
+  readonly joinsBatch?: boolean;
   /** Webhooks: the receiver's HTTP status (absent when no answer came: timeout, refused address...). */
   readonly httpStatus?: number;
   /** Webhooks: the first 1 KiB of the receiver's answer, sanitized (core/failure-classification.ts). */
@@ -58,8 +66,8 @@ export interface AttemptContext {
   /**
    * Holds records and health rollups until `flush` (the delivery runtime flushes once per invocation):
    * an EventBridge batch of 100 events makes 10 PutEvents calls, which become one attempt item (and one
-   * index entry) per outcome and one rollup write per minute, instead of 10 of each. Metrics and the
-   * rollups' latency histogram still count every call.
+   * index entry) per outcome (`joinsBatch`) and one rollup write per minute, instead of 10 of each.
+   * Metrics and the rollups' latency histogram still count every call.
    * @default false: each record writes its item and its rollup at once
    */
   readonly buffered?: boolean;
@@ -69,12 +77,14 @@ export interface AttemptContext {
 const MAX_EVENT_TYPES = 10;
 
 /**
- * The attempt item as written: a record, or the records of one invocation that share a destination,
- * an outcome and a failure, merged. It names its first FEED_EVENT_IDS events and counts them all:
- * which attempt an event had is the trace's to answer (its receipts and failure items hold every
- * event), so a 1,000-event S3 part costs one write unit here, not 36.
+ * The attempt item as written: a record, or the `joinsBatch` records of one invocation that share a
+ * destination, an outcome, a failure and a target, merged. A delivered item names its first
+ * FEED_EVENT_IDS events and counts them all: which delivery an event had is the trace's to answer (its
+ * receipts hold every delivered event), so a 1,000-event S3 part costs one write unit here, not 36.
+ * Items of trouble (failed, retry-scheduled, dead-lettered, replayed) list every event: they are the
+ * audit of what went wrong, and off the happy path.
  */
-interface AttemptItem extends Omit<AttemptRecord, 'eventIds'> {
+interface AttemptItem extends Omit<AttemptRecord, 'eventIds' | 'joinsBatch'> {
   readonly eventIds: string[];
   readonly eventCount: number;
   readonly eventTypes: string[];
@@ -94,6 +104,8 @@ export class AttemptLog {
   private readonly pending = new Map<string, { destinationId: string; at: Date; delta: MinuteDelta }>();
   /** With `buffered`: the items since the last flush, by destination, outcome and failure. */
   private readonly items = new Map<string, AttemptItem>();
+  /** Numbers the items of records that keep their own. */
+  private ownItems = 0;
 
   public constructor(
     private readonly client: DynamoDBClient,
@@ -114,7 +126,7 @@ export class AttemptLog {
     const item = this.itemOf(attempt, at);
     if (this.context.buffered) {
       this.buffer(attempt, at);
-      const key = mergeKey(attempt);
+      const key = attempt.joinsBatch ? mergeKey(attempt) : `own\u0000${this.ownItems++}`;
       this.items.set(key, merge(this.items.get(key), item));
       return;
     }
@@ -160,10 +172,11 @@ export class AttemptLog {
 
   private itemOf(attempt: AttemptRecord, at: Date): AttemptItem {
     const customerExternalId = attempt.customerExternalId ?? this.context.customerOf?.(attempt.destinationId);
+    const { joinsBatch: _joins, ...fields } = attempt;
     return {
-      ...attempt,
+      ...fields,
       ...(customerExternalId !== undefined ? { customerExternalId } : {}),
-      eventIds: attempt.eventIds.slice(0, FEED_EVENT_IDS),
+      eventIds: listed(attempt.outcome, attempt.eventIds),
       eventCount: attempt.eventIds.length,
       eventTypes: this.eventTypes(attempt.eventIds),
       calls: 1,
@@ -193,9 +206,9 @@ export class AttemptLog {
             ...fields,
             ...(eventTypes.length > 0 ? { eventTypes } : {}),
             // The deliveries feed's sparse index (core/deliveries-feed.ts FEED_INDEX): its partition,
-            // and the event ids it projects (the index's projection names this attribute).
+            // and the few event ids it projects instead of a big batch's whole list.
             feed: feedBucket(at),
-            feedEventIds: item.eventIds,
+            feedEventIds: item.eventIds.slice(0, FEED_EVENT_IDS),
             sk: `${at.toISOString()}#${randomUUID()}`,
             attemptedAt: at.toISOString(),
             expiresAt: Math.floor(at.getTime() / 1000) + this.retentionSeconds,
@@ -207,25 +220,34 @@ export class AttemptLog {
   }
 }
 
-/** Records merge when they agree on what the feed and health tell apart. */
+/** Records that join a batch merge when they agree on what the feed and health tell apart. */
 function mergeKey(a: AttemptRecord): string {
-  return [a.destinationId, a.outcome, a.failureClass, a.errorCode, a.httpStatus, a.test === true]
+  return [
+    'batch',
+    a.destinationId,
+    a.outcome,
+    a.failureClass,
+    a.errorCode,
+    a.httpStatus,
+    a.test === true,
+    a.target,
+  ]
     .map((v) => String(v ?? ''))
     .join('\u0000');
 }
 
-/**
- * One item for two records of the same key: the first's time, reason and target ("PutEvents#1 (+9 more)"),
- * all the events counted.
- */
+/** The event ids an item lists: a delivered one's first few, every one of any other. */
+function listed(outcome: AttemptOutcome, eventIds: readonly string[]): string[] {
+  return outcome === 'delivered' ? eventIds.slice(0, FEED_EVENT_IDS) : [...eventIds];
+}
+
+/** One item for two records of the same key: the first's time and reason, every event counted. */
 function merge(into: AttemptItem | undefined, next: AttemptItem): AttemptItem {
   if (!into) return next;
   const slowest = Math.max(into.latencyMs ?? -1, next.latencyMs ?? -1);
-  const first = into.target?.replace(/ \(\+\d+ more\)$/, '');
   return {
     ...into,
-    ...(first !== undefined ? { target: `${first} (+${into.calls} more)` } : {}),
-    eventIds: [...into.eventIds, ...next.eventIds].slice(0, FEED_EVENT_IDS),
+    eventIds: listed(into.outcome, [...into.eventIds, ...next.eventIds]),
     eventCount: into.eventCount + next.eventCount,
     eventTypes: [...new Set([...into.eventTypes, ...next.eventTypes])].slice(0, MAX_EVENT_TYPES),
     calls: into.calls + next.calls,

@@ -32,7 +32,8 @@ describe('buffered attempt records and health rollups', () => {
           eventIds: ids(10, n * 10),
           outcome: 'delivered',
           latencyMs,
-          target: `PutEvents#${n + 1}`,
+          target: 'arn:aws:events:us-east-1:111122223333:event-bus/orders',
+          joinsBatch: true,
           ...extra,
         },
         at,
@@ -60,7 +61,7 @@ describe('buffered attempt records and health rollups', () => {
       eventCount: 30,
       calls: 3,
       latencyMs: 45,
-      target: 'PutEvents#1 (+2 more)',
+      target: 'arn:aws:events:us-east-1:111122223333:event-bus/orders',
       attemptedAt: AT.toISOString(),
     });
     expect(items.find((i) => i.outcome === 'failed')).toMatchObject({
@@ -88,6 +89,56 @@ describe('buffered attempt records and health rollups', () => {
     await log.flush();
     expect(dynamodb.commandCalls(UpdateItemCommand)).toHaveLength(2);
     expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(2);
+  });
+
+  it('keeps an item per S3 part and per webhook POST, and every event id of a record of trouble', async () => {
+    dynamodb.on(PutItemCommand).resolves({});
+    dynamodb.on(UpdateItemCommand).resolves({});
+    const log = new AttemptLog(new DynamoDBClient({}), 'attempts', 3600, { buffered: true });
+    for (const part of ['part-a', 'part-b'])
+      await log.record(
+        {
+          destinationId: 's3',
+          destinationType: 'S3',
+          eventIds: ids(500),
+          outcome: 'delivered',
+          target: part,
+        },
+        AT,
+      );
+    for (const n of [1, 2])
+      await log.record(
+        {
+          destinationId: 'hook',
+          destinationType: 'WEBHOOK',
+          eventIds: ids(5, n * 5),
+          outcome: 'delivered',
+          target: 'https://hooks.example.com/in',
+          httpStatus: 200,
+        },
+        AT,
+      );
+    await log.record(
+      {
+        destinationId: 's3',
+        destinationType: 'S3',
+        eventIds: ids(40),
+        outcome: 'dead-lettered',
+        target: 'dlq',
+      },
+      AT,
+    );
+    await log.flush();
+    const items = dynamodb.commandCalls(PutItemCommand).map((c) => unmarshall(c.args[0].input.Item ?? {}));
+    expect(items.map((i) => [i.destinationId, i.target, i.eventCount, i.eventIds.length])).toEqual([
+      ['s3', 'part-a', 500, 10],
+      ['s3', 'part-b', 500, 10],
+      ['hook', 'https://hooks.example.com/in', 5, 5],
+      ['hook', 'https://hooks.example.com/in', 5, 5],
+      ['s3', 'dlq', 40, 40],
+    ]);
+    // The index projects the first ten of any list.
+    expect(items[4]?.feedEventIds).toEqual(ids(10));
   });
 
   it('keeps the latest error of the attempts it merges', () => {
