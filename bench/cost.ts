@@ -26,13 +26,11 @@ const PLATFORM_LOG_BYTES = Buffer.byteLength(
 const ACCESS_LOG_BYTES = Buffer.byteLength(
   `${JSON.stringify({
     requestId: '6c9c8a5e-2f0e-4d3a-9b1e-6a2f1c0d9e8b',
-    requestTime: '26/May/2026:14:21:08 +0000',
     ip: '203.0.113.17',
     userAgent: 'billing-service/2.3 node/24',
     apiKeyId: 'a1b2c3d4e5',
     httpMethod: 'POST',
     resourcePath: '/v1/events',
-    protocol: 'HTTP/1.1',
     status: '202',
     responseLength: '104',
     responseLatencyMs: '48',
@@ -128,6 +126,13 @@ export function floorEventItemBytes(record: EventRecord, destinations: readonly 
     { inProgressExpiry: receivedAt + 29_000, completion: `done#${randomUUID()}` },
   );
 }
+
+/**
+ * Idempotent ingest needs one write per POST after its enqueues: a retry of an accepted request must
+ * find that they happened (invariants 2 and 3), and the event item's claim is written before them. A
+ * request's completion marker (adapters/event-idempotency.ts) is well under 1 KiB for 100 events.
+ */
+const COMPLETION_WRITE_UNITS = 1;
 
 /** A seal item (adapters/seal-store.ts: key, part, generation, expiry) is well under 1 KiB: one unit. */
 const SEAL_WRITE_UNITS = 1;
@@ -316,7 +321,8 @@ export function costReport(
     toLeg(leg, units, gbSecond);
   }
 
-  // Floor: the event item per started KiB, and one seal per event on each S3 destination.
+  // Floor: the event item per started KiB, one completion write per POST, and one seal per event on each
+  // S3 destination.
   const wruPrice = unitPrice(prices, 'dynamodbWriteRequestUnit');
   const rruPrice = unitPrice(prices, 'dynamodbReadRequestUnit');
   const tables = Object.values(m.tables);
@@ -324,6 +330,7 @@ export function costReport(
   const rru = tables.reduce((s, t) => s + t.rru, 0);
   const floorWru =
     floor.storedItemBytes.reduce((s, b) => s + Math.max(1, Math.ceil(b / 1024)), 0) +
+    run.posts * COMPLETION_WRITE_UNITS +
     n * floor.destinations.s3 * SEAL_WRITE_UNITS;
   add('dynamodbWrites', 'DynamoDB write request units', 'vendor', 'WRU', wru, wruPrice, floorWru);
   add('dynamodbReads', 'DynamoDB read request units', 'vendor', 'RRU', rru, rruPrice, 0);

@@ -363,7 +363,9 @@ function costRows(
       'the pipeline before issue 14). floor = what the guarantees require: API Gateway requests (one per POST); Lambda ' +
       'requests at full batches (one per POST, one per maxEvents S3 batch, one per 100 EventBridge events); DynamoDB: one ' +
       'event-store write per started KiB of the stored event item (bench/cost.ts floorEventItemBytes: the deflated ' +
-      'record, routing and idempotency claim as the event store writes it) and one seal write per event per S3 destination; SQS: on each of the ' +
+      'record, routing and idempotency claim as the event store writes it), one completion write per POST (written after its ' +
+      'enqueues, so a retry of an accepted request enqueues nothing: invariants 2 and 3) and one seal write per event per S3 ' +
+      'destination; SQS: on each of the ' +
       'queues (one per destination), each POST sends its own messages (a SendMessageBatch cannot span requests: one send per single-event POST), ' +
       'receives and deletes ten at a time, 64 KiB chunks; one S3 PUT per minimum object; one PutEvents entry per event. No ' +
       'floor for GB-s, logs or reads. Durations against moto on this machine (an estimate, not AWS); logs = Powertools ' +

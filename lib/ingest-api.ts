@@ -372,18 +372,20 @@ export class IngestApi extends Construct {
   }
 }
 
-/** Access logs in JSON (one object per request), with the API key id so each producer can be traced. */
+/**
+ * Access logs in JSON (one object per request), with the API key id so each producer can be traced.
+ * No request time (each log event has its timestamp) and no protocol: CloudWatch Logs bills by the byte,
+ * one line per POST.
+ */
 function accessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: AccessLogField.contextRequestId(),
-      requestTime: AccessLogField.contextRequestTime(),
       ip: AccessLogField.contextIdentitySourceIp(),
       userAgent: AccessLogField.contextIdentityUserAgent(),
       apiKeyId: AccessLogField.contextIdentityApiKeyId(),
       httpMethod: AccessLogField.contextHttpMethod(),
       resourcePath: AccessLogField.contextResourcePath(),
-      protocol: AccessLogField.contextProtocol(),
       status: AccessLogField.contextStatus(),
       responseLength: AccessLogField.contextResponseLength(),
       responseLatencyMs: AccessLogField.contextResponseLatency(),

@@ -19,6 +19,13 @@ export interface QueuedEvent {
   readonly receiptHandle: string;
   readonly body: string;
   readonly record: EventRecord;
+  /**
+   * The message is on its first receive (SQS ApproximateReceiveCount 1): no earlier attempt of this
+   * message can have left state behind. A hint for cost only (the S3 batcher skips its seal lookup),
+   * never for correctness: the same event may still arrive in another message.
+   * @default false
+   */
+  readonly firstReceive?: boolean;
 }
 
 /**
@@ -88,6 +95,7 @@ export async function runDeliveryBatch(
         receiptHandle: record.receiptHandle,
         body: message.body,
         record: message.record,
+        firstReceive: record.attributes?.ApproximateReceiveCount === '1',
       });
     else
       failed.push({

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -23,6 +23,7 @@ import { type DeliveryOutcome, type QueuedEvent, runDeliveryBatch } from './deli
 import { withMetricsFlush } from './delivery-metrics.js';
 import type { DestinationSource } from './destination-source.js';
 import { lazyHandler } from './lazy-handler.js';
+import { pushrailLogger } from './log-format.js';
 import { TraceLog } from './trace-log.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -168,13 +169,13 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
     private readonly connect: Connect<D, C, K>,
     private readonly options: DeliveryOptions = {},
   ) {
-    this.logger = new Logger({ serviceName });
+    this.logger = pushrailLogger(serviceName);
     this.retentionSeconds = env[DELIVERY_ENV.retentionDays] * DAY_SECONDS;
-    // Rollups once per invocation, flushed with the metrics (below).
+    // Attempt items and rollups once per invocation, flushed with the metrics (below).
     this.attempts = new AttemptLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds, {
       customerOf: (id) => this.customers.get(id),
       eventTypeOf: (id) => this.eventTypes.get(id),
-      bufferRollups: true,
+      buffered: true,
     });
     this.trace = new TraceLog(this.dynamodb, env[DELIVERY_ENV.attemptsTable], this.retentionSeconds);
   }
@@ -246,8 +247,10 @@ export class DeliveryRuntime<D extends Destination, C, K = CustomerCredentials> 
             : sqsHandler(event as SQSEvent, context));
         } finally {
           await this.attempts
-            .flushRollups()
-            .catch((error: unknown) => this.logger.warn('could not update health rollups', { error }));
+            .flush()
+            .catch((error: unknown) =>
+              this.logger.warn('could not write attempt records or health rollups', { error }),
+            );
         }
       })) as ConsumerHandler;
   }

@@ -8,6 +8,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { packEventIds, unpackEventIds } from '../core/event-id.js';
 
 export type PartStatus = 'claiming' | 'sealed' | 'aborted';
 
@@ -35,7 +36,7 @@ export type ClaimResult = { readonly claimed: true } | { readonly claimed: false
 /**
  * DynamoDB store of S3 part membership for one destination (table `seals`).
  *
- * - A part item (`part#<dest>#<key>`) lists its members in order, with a status that only ever moves
+ * - A part item (`part#<dest>#<key>`) lists its members in order (packed: core/event-id.ts), with a status that only ever moves
  *   claiming → sealed or claiming → aborted; an aborted part planned again opens a new generation.
  * - A seal item (`seal#<dest>#<eventId>`) says which part an event belongs to; it is claimed with a
  *   conditional write, so two parts can never both own an event.
@@ -94,13 +95,19 @@ export class SealStore {
   /** Creates a part in `claiming` state, or returns the part already stored under that key. */
   public async createPart(key: string, eventIds: readonly string[]): Promise<PartItem> {
     const item: PartItem = { key, status: 'claiming', eventIds, generation: 0 };
+    // The members packed (16 bytes an id, not 30 characters) when they are all derived ids: the part is
+    // written twice (created, then sealed) and both writes are billed by its size.
+    const packed = packEventIds(eventIds);
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall({
             pk: this.partPk(key),
-            ...item,
+            key,
+            status: item.status,
+            generation: item.generation,
+            ...(packed ? { members: packed } : { eventIds }),
             createdAt: new Date().toISOString(),
             expiresAt: this.expiresAt(),
           }),
@@ -222,8 +229,14 @@ export class SealStore {
   }
 }
 
+/** A part item as read: packed members (or a list written before they were packed), generation 0 if none. */
 function withGeneration(item: Record<string, unknown>): PartItem {
-  return { ...(item as unknown as PartItem), generation: Number(item.generation ?? 0) };
+  const { members, ...rest } = item;
+  return {
+    ...(rest as unknown as PartItem),
+    ...(members instanceof Uint8Array ? { eventIds: unpackEventIds(members) } : {}),
+    generation: Number(item.generation ?? 0),
+  };
 }
 
 function sleep(ms: number): Promise<void> {

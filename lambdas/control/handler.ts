@@ -3,7 +3,7 @@ import {
   NotFoundError as RouteNotFoundError,
   Router,
 } from '@aws-lambda-powertools/event-handler/http';
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -15,6 +15,7 @@ import { DestinationStore } from '../adapters/destination-store.js';
 import { healthAdapters } from '../adapters/health-deps.js';
 import { testSenderFromEnv } from '../adapters/lambda-test-sender.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
 import { TraceReader } from '../adapters/trace-reader.js';
@@ -117,7 +118,7 @@ export function createManagementHandler(
     ...(source.AWS_REGION ? { region: source.AWS_REGION } : {}),
     ...(source.AWS_ENDPOINT_URL ? { endpoint: source.AWS_ENDPOINT_URL } : {}),
   };
-  const logger = options.logger ?? new Logger({ serviceName: 'pushrail-management' });
+  const logger = options.logger ?? pushrailLogger('pushrail-management');
   const dynamodb = new DynamoDBClient(clientConfig);
   const audit =
     options.adapters?.audit ??

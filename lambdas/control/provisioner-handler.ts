@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -14,6 +14,7 @@ import {
   MAPPING_CLIENT_MAX_ATTEMPTS,
 } from '../adapters/lambda-mappings.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import { cloudWatchQueueAlarms } from '../adapters/queue-alarms.js';
 import { secretsManagerDeleter } from '../adapters/secret-deleter.js';
 import { PROVISIONER_ENV } from '../core/function-env.js';
@@ -130,7 +131,7 @@ export function createProvisionerHandler(
     ...(source.AWS_REGION ? { region: source.AWS_REGION } : {}),
     ...(source.AWS_ENDPOINT_URL ? { endpoint: source.AWS_ENDPOINT_URL } : {}),
   };
-  const logger = options.logger ?? new Logger({ serviceName: 'pushrail-provisioner' });
+  const logger = options.logger ?? pushrailLogger('pushrail-provisioner');
   const namePrefix = env[PROVISIONER_ENV.namePrefix];
   const rate = env[PROVISIONER_ENV.mappingCallsPerSecond];
   const alarmTopicArn = env[PROVISIONER_ENV.alarmTopicArn];

@@ -1,7 +1,7 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import pMap from 'p-map';
 import type { DestinationStore, ProvisioningState } from '../adapters/destination-store.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import type { QueueAlarmPort } from '../adapters/queue-alarms.js';
 import {
   deleteBatch,
@@ -141,7 +141,7 @@ const MOVE_VISIBILITY_SECONDS = 60;
 
 export function createProvisioner(deps: ProvisionerDeps): Provisioner {
   const now = deps.now ?? (() => new Date());
-  const logger = deps.logger ?? new Logger({ serviceName: 'pushrail-provisioner' });
+  const logger = deps.logger ?? pushrailLogger('pushrail-provisioner');
   const pace: TokenBucket = createTokenBucket({ ratePerSecond: deps.mappingCallsPerSecond ?? 10 });
   const mappings: MappingPort = {
     ensure: async (destination, queue, enabled) => {

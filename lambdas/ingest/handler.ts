@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type {
@@ -12,6 +12,7 @@ import { DestinationStore } from '../adapters/destination-store.js';
 import { CompletionMarkers, EventItemPersistence } from '../adapters/event-idempotency.js';
 import { EventStore } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import {
   DEFAULT_REFRESH_SECONDS,
   MAX_REFRESH_SECONDS,
@@ -73,7 +74,7 @@ export function createIngestHandler(source: NodeJS.ProcessEnv = process.env): In
     ...(source.AWS_REGION ? { region: source.AWS_REGION } : {}),
     ...(source.AWS_ENDPOINT_URL ? { endpoint: source.AWS_ENDPOINT_URL } : {}),
   };
-  const logger = new Logger({ serviceName: 'pushrail-ingest' });
+  const logger = pushrailLogger('pushrail-ingest');
   const dynamodb = new DynamoDBClient(clientConfig);
   const sqs = new SQSClient(clientConfig);
   const routes = routeSource(source, dynamodb, logger);

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
@@ -8,6 +7,7 @@ import { AuditLog } from '../adapters/audit-log.js';
 import { DestinationStore } from '../adapters/destination-store.js';
 import { getStoredRouting, scanReceivedWindow } from '../adapters/event-store.js';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import { ReplayJournal } from '../adapters/replay-journal.js';
 import { TraceLog } from '../adapters/trace-log.js';
 import { ReplayRequestError } from '../core/errors.js';
@@ -38,7 +38,7 @@ export function createReplayHandler(source: NodeJS.ProcessEnv = process.env): Re
     },
     source,
   );
-  const logger = new Logger({ serviceName: 'pushrail-replay' });
+  const logger = pushrailLogger('pushrail-replay');
   const dynamodb = new DynamoDBClient({});
   const destinations = destinationsFromEnv(source, dynamodb);
   const sqs = new SQSClient({});

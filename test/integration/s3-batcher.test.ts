@@ -125,6 +125,7 @@ beforeAll(async () => {
       s3Destination('slow'),
       s3Destination('owner', { storageClass: 'GLACIER_IR' }),
       s3Destination('again'),
+      s3Destination('lookup'),
       s3Destination('keys', { auth: { mode: 'ACCESS_KEY', secretArn }, bucketOwnerAccountId: ACCOUNT }),
     ],
   });
@@ -517,6 +518,38 @@ describe('S3 batcher on moto', () => {
     expect(redeliveryPuts.length).toBeGreaterThan(0);
     for (const put of redeliveryPuts) expect(before.has(keyOfPut(put))).toBe(true);
     expect(await queueCounts(queueUrlOf('crash'))).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('looks up seals only for redelivered events, and a redelivery still adds no rows', async () => {
+    const destination = destinationOf('lookup');
+    const posted = await ingest([0, 1, 2, 3, 4, 5].map((n) => eventFor('lookup', n)));
+    const sealReads = () =>
+      proxy.calls('DynamoDB.BatchGetItem').filter((r) => r.body.includes(tables.seals)).length;
+
+    // First receive: nothing can be sealed yet (and if it were, the conditional claim would say so).
+    const first = recording(batcherFor('lookup'));
+    const crashPoller = pollerFor('lookup', first.handler);
+    while (first.records.length < 6) {
+      const crashed = await crashPoller.runOnce({ deleteAfter: false, maxWaitSeconds: 5 });
+      expect(crashed).toMatchObject({ failed: 0, deleted: 0 });
+    }
+    expect(first.records.every((r) => r.attributes.ApproximateReceiveCount === '1')).toBe(true);
+    expect(sealReads()).toBe(0);
+    const before = await objectsIn(destination.bucket);
+    expect(new Set(idsIn(readParts(before, destination)))).toEqual(new Set(posted));
+
+    // The crash left them undeleted: the redelivery reads their seals and rewrites the same parts.
+    await makeVisible(
+      queueUrlOf('lookup'),
+      first.records.map((r) => r.receiptHandle),
+    );
+    const again = await runBatches(pollerFor('lookup', batcherFor('lookup')), 6, queueUrlOf('lookup'));
+    expect(sum(again, 'failed')).toBe(0);
+    expect(sealReads()).toBeGreaterThan(0);
+    const after = await objectsIn(destination.bucket);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    expect(idsIn(readParts(after, destination))).toHaveLength(6);
+    expect(await queueCounts(queueUrlOf('lookup'))).toEqual({ visible: 0, inFlight: 0 });
   });
 
   it('dead-letters NoSuchBucket after one attempt, with the reason, and empties the source queue', async () => {

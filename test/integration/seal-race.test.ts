@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import type { QueuedEvent } from '../../lambdas/adapters/delivery-batch.js';
@@ -47,6 +48,8 @@ const config = parseConfig({
 const destination = config.destinations[0] as S3DestinationConfig;
 
 let seals: SealStore;
+let sealsTable: string;
+let dynamodb: DynamoDBClient;
 let deps: S3DeliveryDeps;
 let s3: S3Client;
 
@@ -77,7 +80,8 @@ beforeAll(async () => {
     namePrefix: `race-${RUN}`,
     target: { endpoint, region: REGION },
   });
-  const dynamodb = new DynamoDBClient({ endpoint, region: REGION });
+  dynamodb = new DynamoDBClient({ endpoint, region: REGION });
+  sealsTable = provisioned.tables.seals as string;
   s3 = new S3Client({ endpoint, region: REGION, forcePathStyle: true });
   seals = new SealStore(
     dynamodb,
@@ -148,5 +152,52 @@ describe('sealing under racing workers', () => {
     const again = await deliverParts([queued(e2)], deps);
     expect(again.get(e2.eventId)).toMatchObject({ ok: true, target: expect.stringContaining(planned.key) });
     expect(await rowsOf(e2.eventId)).toEqual([planned.key]);
+  });
+});
+
+describe('part items', () => {
+  it('stores a part of derived ids packed, 16 bytes an id, and reads back a part stored as a list', async () => {
+    const events = [record('p1', 1), record('p2', 2), record('p3', 3)].sort(compareRecords);
+    const ids = events.map((e) => e.eventId);
+    const planned = buildPart(destination.keyPrefix, events);
+    const created = await seals.createPart(planned.key, ids);
+    expect(created.eventIds).toEqual(ids);
+
+    const raw = await dynamodb.send(
+      new GetItemCommand({
+        TableName: sealsTable,
+        Key: marshall({ pk: `part#${destination.id}#${planned.key}` }),
+      }),
+    );
+    const stored = unmarshall(raw.Item ?? {});
+    expect(stored.eventIds).toBeUndefined();
+    expect(stored.members).toBeInstanceOf(Uint8Array);
+    expect((stored.members as Uint8Array).length).toBe(ids.length * 16);
+    expect((await seals.getPart(planned.key))?.eventIds).toEqual(ids);
+    // A second create of the same key answers the stored part, unpacked.
+    expect((await seals.createPart(planned.key, ids)).eventIds).toEqual(ids);
+
+    // Written before members were packed (or with ids no derivation spells): a list, read as it is.
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: sealsTable,
+        Item: marshall({
+          pk: `part#${destination.id}#legacy-key`,
+          key: 'legacy-key',
+          status: 'sealed',
+          eventIds: ['evt_1', ids[0]],
+        }),
+      }),
+    );
+    expect(await seals.getPart('legacy-key')).toEqual({
+      pk: `part#${destination.id}#legacy-key`,
+      key: 'legacy-key',
+      status: 'sealed',
+      eventIds: ['evt_1', ids[0]],
+      generation: 0,
+    });
+    const mixed = await seals.createPart('mixed-key', ['evt_1', ids[0] as string]);
+    expect(mixed.eventIds).toEqual(['evt_1', ids[0]]);
+    expect((await seals.getPart('mixed-key'))?.eventIds).toEqual(['evt_1', ids[0]]);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveEventId } from '../../lambdas/core/event-id.js';
+import { deriveEventId, packEventIds, unpackEventIds } from '../../lambdas/core/event-id.js';
 import { seedEvent } from '../support/seed-event.js';
 
 /**
@@ -58,5 +58,39 @@ describe('deriveEventId', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('packEventIds', () => {
+  const derived = fc
+    .tuple(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }))
+    .map(([customer, key]) => deriveEventId(customer, key));
+
+  it('packs derived ids into 16 bytes each and unpacks them in order', () => {
+    fc.assert(
+      fc.property(fc.array(derived, { maxLength: 50 }), (ids) => {
+        const packed = packEventIds(ids);
+        expect(packed?.length).toBe(ids.length * 16);
+        expect(unpackEventIds(packed as Uint8Array)).toEqual(ids);
+      }),
+    );
+  });
+
+  it('refuses a list holding any id deriveEventId does not spell', () => {
+    const id = deriveEventId('acct_8K2zRq', 'order_38a91f-completed');
+    // The last digit carries 3 bits: a spelling with its 2 unused bits set names the same bytes.
+    const last = id.at(-1) as string;
+    const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+    const sibling = id.slice(0, -1) + alphabet[alphabet.indexOf(last) | 1];
+    for (const other of [
+      'evt_1',
+      `${id}0`,
+      id.replace('evt_', 'evx_'),
+      id.toUpperCase(),
+      sibling,
+      `evt_${'i'.repeat(26)}`,
+    ])
+      expect(packEventIds([id, other])).toBeUndefined();
+    expect(packEventIds([SEED_EVENT_ID, id])).toBeDefined();
   });
 });

@@ -174,8 +174,9 @@ describe('EventBridge sender', () => {
       ExternalId: 'acme-ext-7Pq2',
     });
     expect(dlqEntries()).toEqual([]);
+    // The three calls are one delivery to the bus: one attempt record.
     const delivered = attemptItems().filter((a) => a.outcome === 'delivered');
-    expect(delivered.map((a) => a.eventCount)).toEqual([10, 10, 5]);
+    expect(delivered.map((a) => [a.eventCount, a.calls])).toEqual([[25, 3]]);
     expect(delivered.every((a) => a.credentialsMode === 'ASSUME_ROLE')).toBe(true);
   });
 
@@ -204,13 +205,19 @@ describe('EventBridge sender', () => {
     for (const [i, r] of recs.entries()) {
       expect(sent.filter((id) => id === r.eventId)).toHaveLength(i === 3 || i === 7 ? 2 : 1);
     }
-    // The audit trail says what happened per call: 8 delivered, 2 failed transiently, then 2 delivered.
-    const attempts = attemptItems().map((a) => [a.target, a.outcome, a.errorCode ?? null, a.eventCount]);
+    // The audit trail says what happened in the batch: 10 delivered in 2 calls (8, then the 2 retried),
+    // and each failure of the first call with its code.
+    const attempts = attemptItems().map((a) => [
+      a.target,
+      a.outcome,
+      a.errorCode ?? null,
+      a.eventCount,
+      a.calls,
+    ]);
     expect(attempts).toEqual([
-      ['PutEvents#1', 'delivered', null, 8],
-      ['PutEvents#1', 'failed', 'ThrottlingException', 1],
-      ['PutEvents#1', 'failed', 'InternalFailure', 1],
-      ['PutEvents#2', 'delivered', null, 2],
+      [BUS, 'delivered', null, 10, 2],
+      [BUS, 'failed', 'ThrottlingException', 1, 1],
+      [BUS, 'failed', 'InternalFailure', 1, 1],
     ]);
   });
 

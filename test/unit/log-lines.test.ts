@@ -1,11 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSRecord } from 'aws-lambda';
+import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AttemptLog } from '../../lambdas/adapters/attempt-log.js';
 import { type DeliveryOutcome, runDeliveryBatch } from '../../lambdas/adapters/delivery-batch.js';
+import { CompactLogFormatter, pushrailLogger } from '../../lambdas/adapters/log-format.js';
 import { canonicalJson } from '../../lambdas/core/canonical.js';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import type { EventRecord } from '../../lambdas/core/event.js';
@@ -196,5 +197,70 @@ describe('an ingest request logs one line', () => {
   it('caps the event ids of a huge batch, counting the rest', () => {
     const ids = Array.from({ length: MAX_LOGGED_EVENT_IDS + 7 }, (_, i) => `e${i}`);
     expect(eventIdsField(ids)).toEqual({ eventIds: ids.slice(0, MAX_LOGGED_EVENT_IDS), eventIdsOmitted: 7 });
+  });
+});
+
+describe("Pushrail's log line (adapters/log-format.ts)", () => {
+  it('keeps the request id, level, service, time and correlation id, without the keys the log group repeats', async () => {
+    const written: string[] = [];
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      }),
+    );
+    const context = {
+      awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+      functionName: 'pushrail-ingest-IngestFunction-0123456789ab',
+      invokedFunctionArn:
+        'arn:aws:lambda:us-east-1:111122223333:function:pushrail-ingest-IngestFunction-0123456789ab',
+      memoryLimitInMB: '512',
+      functionVersion: '$LATEST',
+    } as unknown as Context;
+    try {
+      const logger = pushrailLogger('pushrail-ingest');
+      logger.setLogLevel('INFO');
+      logger.addContext(context);
+      logger.setCorrelationId('corr-1');
+      logger.info('request accepted', { events: 1 });
+      logger.addContext(context);
+      logger.info('request accepted', { events: 2 });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    const lines = written
+      .flatMap((w) => w.split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({
+      level: 'INFO',
+      message: 'request accepted',
+      service: 'pushrail-ingest',
+      function_request_id: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+      correlation_id: 'corr-1',
+      events: 1,
+    });
+    expect(typeof lines[0]?.timestamp).toBe('string');
+    // A warm invocation says nothing of cold starts; a cold one says so.
+    expect(lines[1]).not.toHaveProperty('cold_start');
+    const cold = new CompactLogFormatter().formatAttributes(
+      {
+        logLevel: 'INFO',
+        message: 'm',
+        timestamp: new Date(),
+        serviceName: 's',
+        sampleRateValue: 0,
+        lambdaContext: { ...context, coldStart: true },
+      } as unknown as Parameters<CompactLogFormatter['formatAttributes']>[0],
+      {},
+    );
+    expect(cold.getAttributes()).toMatchObject({
+      cold_start: true,
+      function_request_id: context.awsRequestId,
+    });
+    for (const line of lines)
+      for (const key of ['function_arn', 'function_name', 'function_memory_size', 'sampling_rate'])
+        expect(line).not.toHaveProperty(key);
   });
 });

@@ -40,7 +40,7 @@ export interface EventBridgeDeliveryDeps {
  *    throttling now.
  *
  * Each PutEvents call leaves audit records: one per outcome of its entries (delivered, or failed with
- * one code), all with the call's number as target.
+ * one code), with the bus as target; the calls of one batch join into one record per outcome.
  */
 export async function deliverEntries(
   events: readonly QueuedEvent[],
@@ -89,7 +89,6 @@ export async function deliverEntries(
             call.indices.map((i) => (chunk[i] as (typeof chunk)[number]).eventId),
             call.results,
             call.latencyMs,
-            `PutEvents#${callNumber}`,
           );
         },
       },
@@ -137,13 +136,15 @@ export async function sendTestEntry(
   );
 }
 
-/** One audit record per outcome of a call's entries. Best effort: the audit never fails delivery. */
+/**
+ * One audit record per outcome of a call's entries, naming the bus; the batch's calls join into one
+ * record per outcome (AttemptRecord `joinsBatch`). Best effort: the audit never fails delivery.
+ */
 async function recordCall(
   deps: EventBridgeDeliveryDeps,
   eventIds: readonly string[],
   results: readonly EntryResult[],
   latencyMs: number,
-  target: string,
 ): Promise<void> {
   const groups = new Map<string, { eventIds: string[]; failure?: ClassifiedFailure }>();
   results.forEach((result, i) => {
@@ -160,7 +161,8 @@ async function recordCall(
       outcome: failure ? 'failed' : 'delivered',
       latencyMs,
       credentialsMode: deps.credentialsMode,
-      target,
+      target: deps.destination.busArn,
+      joinsBatch: true,
       ...(failure
         ? { failureClass: failure.failureClass, errorCode: failure.code, errorMessage: failure.message }
         : {}),

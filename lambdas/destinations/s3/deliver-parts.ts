@@ -5,7 +5,7 @@ import type { AttemptLog } from '../../adapters/attempt-log.js';
 import type { DeliveryOutcome, QueuedEvent } from '../../adapters/delivery-batch.js';
 import type { TestDelivery } from '../../adapters/delivery-runtime.js';
 import { putPart } from '../../adapters/s3-writer.js';
-import type { PartItem, SealStore } from '../../adapters/seal-store.js';
+import type { PartItem, Seal, SealStore } from '../../adapters/seal-store.js';
 import type { EventRecord } from '../../core/event.js';
 import { EventRecordSchema } from '../../core/event.js';
 import { classifyFailure } from '../../core/failure-classification.js';
@@ -58,9 +58,15 @@ export async function deliverParts(
   const outcomes = new Map<string, DeliveryOutcome>();
   const toWrite = new Map<string, PlannedPart | PartItem>();
   let pending = [...inHand.keys()];
+  // Round 1 looks up the seals of redelivered events only. An event on its first receive is almost
+  // always unsealed, and if it is not (the same event in a second message: an ingest retry, a replay),
+  // its conditional claim fails, names the part it is sealed in, and round 2 looks it up: the lookup is
+  // a saving, never the guard (the claim is).
+  const redelivered = new Set(events.filter((e) => e.firstReceive !== true).map((e) => e.record.eventId));
 
   for (let round = 1; pending.length > 0 && round <= MAX_ROUNDS; round += 1) {
-    const sealedIn = await deps.seals.sealsOf(pending);
+    const lookup = round === 1 ? pending.filter((id) => redelivered.has(id)) : pending;
+    const sealedIn = lookup.length > 0 ? await deps.seals.sealsOf(lookup) : new Map<string, Seal>();
     const retry = new Set<string>();
 
     // 1. Already sealed: finish or drop the parts they are sealed in.
