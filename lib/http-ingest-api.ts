@@ -143,19 +143,18 @@ export class HttpIngestApi extends Construct {
 
 /**
  * Access logs in JSON, as the REST stage's (lib/ingest-api.ts), with the HTTP API's variables: the
- * key id the authorizer passed on instead of `identity.apiKeyId`, and its error if it failed.
+ * key id the authorizer passed on instead of `identity.apiKeyId`, and its error if it failed; like it,
+ * no request time (each log event has its timestamp) and no protocol.
  */
 function httpAccessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: AccessLogField.contextRequestId(),
-      requestTime: AccessLogField.contextRequestTime(),
       ip: AccessLogField.contextIdentitySourceIp(),
       userAgent: AccessLogField.contextIdentityUserAgent(),
       apiKeyId: '$context.authorizer.apiKeyId',
       httpMethod: AccessLogField.contextHttpMethod(),
       routeKey: '$context.routeKey',
-      protocol: AccessLogField.contextProtocol(),
       status: AccessLogField.contextStatus(),
       responseLength: AccessLogField.contextResponseLength(),
       responseLatencyMs: AccessLogField.contextResponseLatency(),

@@ -1,8 +1,8 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { lazyHandler } from '../adapters/lazy-handler.js';
+import { pushrailLogger } from '../adapters/log-format.js';
 import {
   cachedKeys,
   DEFAULT_KEYS_REFRESH_SECONDS,
@@ -51,7 +51,7 @@ export function createAuthorizerHandler(
     },
     source,
   );
-  const logger = new Logger({ serviceName: 'pushrail-authorizer' });
+  const logger = pushrailLogger('pushrail-authorizer');
   const enabledKeys =
     keys ??
     cachedKeys(
