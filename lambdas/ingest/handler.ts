@@ -203,7 +203,8 @@ async function handle(
 
 /**
  * The request's one log line: counts, event ids, correlation ids, destinations and the codes of the
- * events refused; never an event's payload.
+ * events refused (duplicates, refused and correlation ids only when there are some); never an event's
+ * payload.
  */
 export function requestSummary(
   events: readonly { readonly event: { readonly correlationId?: string | undefined } }[],
@@ -211,13 +212,16 @@ export function requestSummary(
 ): Record<string, unknown> {
   const accepted = outcomes.flatMap((o) => (o.ok ? [o.result] : []));
   const refused = outcomes.flatMap((o) => (o.ok ? [] : [o.error.code]));
+  const duplicates = accepted.filter((a) => a.duplicate).length;
+  const correlationIds = correlationIdsOf(events.map((e) => e.event.correlationId));
+  // Zero counts and empty lists are left out: this line is written once per POST, and billed by the byte.
   return {
     events: outcomes.length,
     accepted: accepted.length,
-    duplicates: accepted.filter((a) => a.duplicate).length,
-    refused: refused.length,
+    ...(duplicates > 0 ? { duplicates } : {}),
+    ...(refused.length > 0 ? { refused: refused.length } : {}),
     ...eventIdsField(accepted.map((a) => a.eventId)),
-    correlationIds: correlationIdsOf(events.map((e) => e.event.correlationId)),
+    ...(correlationIds.length > 0 ? { correlationIds } : {}),
     destinations: [...new Set(accepted.flatMap((a) => a.destinations))],
     ...(refused.length > 0 ? { codes: [...new Set(refused)] } : {}),
   };

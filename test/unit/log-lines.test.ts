@@ -194,6 +194,14 @@ describe('an ingest request logs one line', () => {
     expect(JSON.stringify(summary)).not.toContain(SECRET_PAYLOAD);
   });
 
+  it('leaves out zero counts and empty lists: a plain single-event POST says only what happened', () => {
+    const summary = requestSummary(
+      [{ event: { ...eventRecord(0), correlationId: undefined } }],
+      [{ ok: true, result: { eventId: 'e0', duplicate: false, destinations: ['a'] } }],
+    );
+    expect(summary).toEqual({ events: 1, accepted: 1, eventIds: ['e0'], destinations: ['a'] });
+  });
+
   it('caps the event ids of a huge batch, counting the rest', () => {
     const ids = Array.from({ length: MAX_LOGGED_EVENT_IDS + 7 }, (_, i) => `e${i}`);
     expect(eventIdsField(ids)).toEqual({ eventIds: ids.slice(0, MAX_LOGGED_EVENT_IDS), eventIdsOmitted: 7 });
