@@ -24,6 +24,7 @@ import {
   type FunctionIdentity,
   httpApiEvent,
   INTEGRATION_TIMEOUT_MS,
+  type IncomingRequest,
   lambdaContext,
   type MatchedRoute,
   proxyEvent,
@@ -203,22 +204,28 @@ async function restIngest(
   // that bytes were not UTF-8. Here the stand-in is stricter, on purpose: bytes that are not UTF-8
   // go base64-encoded, as a binary media type would, so the handler refuses them with a 400 naming
   // the field instead of storing U+FFFD (see lib/ingest-api.ts for why AWS is not set up that way).
-  const utf8 = isUtf8(decoded);
-  const event = proxyEvent(
-    {
-      method: req.method ?? 'POST',
-      url: req.url ?? '/',
-      rawHeaders: req.rawHeaders,
-      body: utf8 ? decoded.toString('utf8') : decoded.toString('base64'),
-      isBase64Encoded: !utf8,
-      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-      httpVersion: req.httpVersion,
-    },
-    { apiKey: key, apiKeyId: LOCAL_API_KEY_ID, accountId: options.function.accountId },
-  );
+  const event = proxyEvent(incomingRequest(req, decoded), {
+    apiKey: key,
+    apiKeyId: LOCAL_API_KEY_ID,
+    accountId: options.function.accountId,
+  });
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const context = lambdaContext(options.function, Date.now() + timeoutMs);
   return invoke(options.handler, event, context, timeoutMs);
+}
+
+/** The request as the gateway emulations take it: a body that is not UTF-8 goes base64-encoded. */
+function incomingRequest(req: IncomingMessage, body: Buffer): IncomingRequest {
+  const utf8 = isUtf8(body);
+  return {
+    method: req.method ?? 'POST',
+    url: req.url ?? '/',
+    rawHeaders: req.rawHeaders,
+    body: utf8 ? body.toString('utf8') : body.toString('base64'),
+    isBase64Encoded: !utf8,
+    sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+    httpVersion: req.httpVersion,
+  };
 }
 
 /**
@@ -246,16 +253,7 @@ function httpIngest(
     const key = headerValue(req, 'x-api-key');
     // An identity source missing from the request: 401 before any authorizer runs.
     if (key === undefined || key === '') return gatewayMessage(401, 'Unauthorized');
-    const utf8 = isUtf8(body);
-    const request = {
-      method: req.method ?? 'POST',
-      url: req.url ?? '/',
-      rawHeaders: req.rawHeaders,
-      body: utf8 ? body.toString('utf8') : body.toString('base64'),
-      isBase64Encoded: !utf8,
-      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-      httpVersion: req.httpVersion,
-    };
+    const request = incomingRequest(req, body);
     let answer: AuthorizerResult;
     try {
       answer = await authorize(key, authorizerRequestEvent(request, options.function.accountId));
