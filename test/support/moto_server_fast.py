@@ -30,7 +30,6 @@ import logging
 import sys
 import time
 
-import jsonpath_ng.ext as jsonpath_ext
 import moto.backends as moto_backends
 import moto.core.responses as core_responses
 import moto.dynamodb.parsing.ast_nodes as ast_nodes
@@ -168,7 +167,12 @@ validators.ActionCountValidator.verify_action_counts = _verify_action_counts
 # EventBridge: delivering an event to a rule's target parses each path of the input template with
 # jsonpath_ng, whose `parse` builds a new PLY parser (LALR tables and all) on every call: ~90% of the
 # emulator's time while the inbox rules receive PutEvents. The parsed paths are the same every time.
-jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
+try:
+    import jsonpath_ng.ext as jsonpath_ext
+except ImportError:  # moto installed without EventBridge's extras: nothing to speed up
+    jsonpath_ext = None
+if jsonpath_ext is not None:
+    jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
 
 # werkzeug logs a line per request to stderr under a lock its request threads queue on (~30% of the
 # emulator's time in a profile); the launcher's caller keeps only the tail of stderr for errors.
