@@ -1,5 +1,6 @@
 import { getJson, type Health } from './api.js';
 import { errorBox, h, replace, time } from './dom.js';
+import { poll } from './poll.js';
 
 /** Health evaluates every destination (a rollup Query and queue attributes each): every 15 s is plenty. */
 const REFRESH_MS = 15_000;
@@ -38,8 +39,7 @@ export function mountHealth(root: HTMLElement): () => void {
     ),
     status,
   );
-  let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const refresher = poll(refresh, REFRESH_MS);
   async function refresh(): Promise<void> {
     try {
       const { destinations } = await getJson<{ destinations: Health[] }>('/api/health');
@@ -48,13 +48,9 @@ export function mountHealth(root: HTMLElement): () => void {
     } catch (error) {
       replace(status, errorBox(error));
     }
-    if (!stopped) timer = setTimeout(() => void refresh(), REFRESH_MS);
   }
-  void refresh();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-  };
+  refresher.now();
+  return refresher.stop;
 }
 
 function row(d: Health): HTMLElement {

@@ -1,5 +1,6 @@
 import { type Delivery, destinations, getJson, type Health } from './api.js';
 import { errorBox, h, replace, time } from './dom.js';
+import { poll } from './poll.js';
 
 /** How often the live list asks for the newest deliveries (one feed Query, see the README's cost). */
 const REFRESH_MS = 3000;
@@ -39,8 +40,8 @@ export function mountLive(root: HTMLElement): () => void {
     list,
     status,
   );
-  for (const input of [destination, outcome]) input.addEventListener('change', () => void refresh());
-  customer.addEventListener('change', () => void refresh());
+  const refresher = poll(refresh, REFRESH_MS);
+  for (const input of [destination, outcome, customer]) input.addEventListener('change', refresher.now);
 
   void destinations()
     .then((all) =>
@@ -50,11 +51,8 @@ export function mountLive(root: HTMLElement): () => void {
     )
     .catch(() => undefined);
 
-  let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let summaryAt = 0;
   async function refresh(): Promise<void> {
-    if (timer) clearTimeout(timer);
     try {
       const summaryDue = Date.now() - summaryAt >= SUMMARY_MS;
       const [feed, health] = await Promise.all([
@@ -80,13 +78,9 @@ export function mountLive(root: HTMLElement): () => void {
     } catch (error) {
       replace(status, errorBox(error));
     }
-    if (!stopped) timer = setTimeout(() => void refresh(), REFRESH_MS);
   }
-  void refresh();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-  };
+  refresher.now();
+  return refresher.stop;
 }
 
 /** `order.paid → acme-prod (webhook)   202 · 38ms`, as the delivery layer's page draws it. */

@@ -2,6 +2,7 @@ import uPlot from 'uplot';
 import { type Delivery, destinations, getJson, type Health, postJson } from './api.js';
 import { bucketDeadLetters, type ReplayWindow, selectedWindow, type Timeline } from './buckets.js';
 import { errorBox, h, replace } from './dom.js';
+import { poll } from './poll.js';
 
 interface ReplayCounts {
   readonly matched: number;
@@ -26,6 +27,8 @@ const SPANS = [
 ];
 /** Feed pages read for the chart at most (200 records each). */
 const MAX_PAGES = 10;
+/** How often the picker re-reads the destination's DLQ depth (one health call). */
+const DLQ_REFRESH_MS = 3000;
 
 /**
  * The replay picker: one destination's dead-letters per time bucket as a bar chart (uPlot), a window
@@ -100,7 +103,7 @@ export function mountReplay(root: HTMLElement): () => void {
   /** The dry run's count of the window now chosen; the replay button needs one. */
   let dryRunCount: number | undefined;
   let stopped = false;
-  let dlqTimer: ReturnType<typeof setTimeout> | undefined;
+  const dlqPoll = poll(refreshDlq, DLQ_REFRESH_MS);
 
   const invalidate = () => {
     dryRunCount = undefined;
@@ -155,7 +158,7 @@ export function mountReplay(root: HTMLElement): () => void {
       if (mine !== loads) return;
       replace(selection, errorBox(error));
     }
-    void refreshDlq();
+    dlqPoll.now();
   }
 
   function draw(): void {
@@ -293,14 +296,13 @@ export function mountReplay(root: HTMLElement): () => void {
         job.state === 'failed' ? errorBox(new Error(job.error ?? 'replay failed')) : progressText(job),
       );
       invalidate();
-      void refreshDlq();
+      dlqPoll.now();
     } catch (error) {
       replace(progress, errorBox(error));
     }
   });
 
   async function refreshDlq(): Promise<void> {
-    if (dlqTimer) clearTimeout(dlqTimer);
     const id = destination.value;
     if (id) {
       try {
@@ -311,7 +313,6 @@ export function mountReplay(root: HTMLElement): () => void {
         replace(dlq, errorBox(error));
       }
     }
-    if (!stopped) dlqTimer = setTimeout(() => void refreshDlq(), 3000);
   }
 
   destination.addEventListener('change', () => void load());
@@ -332,7 +333,7 @@ export function mountReplay(root: HTMLElement): () => void {
     .catch((error: unknown) => replace(selection, errorBox(error)));
   return () => {
     stopped = true;
-    if (dlqTimer) clearTimeout(dlqTimer);
+    dlqPoll.stop();
     plot?.destroy();
   };
 }
