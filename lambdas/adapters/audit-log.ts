@@ -7,21 +7,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
+import { AUDIT_ACTIONS, type AuditAction } from '../core/audit-actions.js';
 import type { AuditChange, JsonValue } from '../core/audit-diff.js';
-
-/** The actions of the audit trail (DESIGN.md "Trace, health, audit"). */
-export const AUDIT_ACTIONS = [
-  'destination.created',
-  'destination.updated',
-  'destination.credentials-rotated',
-  'destination.paused',
-  'destination.resumed',
-  'destination.tested',
-  'destination.deleted',
-  'replay.started',
-  'replay.finished',
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** One entry of the audit trail of changes, as `GET /v1/audit` answers it. */
 export interface AuditEntry {

@@ -9,7 +9,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { z } from 'zod';
-import { AUDIT_ACTIONS, AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
+import { AuditCursorError, AuditLog, type AuditQuery } from '../adapters/audit-log.js';
 import { DeliveriesReader } from '../adapters/deliveries-reader.js';
 import { DestinationStore } from '../adapters/destination-store.js';
 import { healthAdapters } from '../adapters/health-deps.js';
@@ -19,6 +19,7 @@ import { pushrailLogger } from '../adapters/log-format.js';
 import { OwnedSecrets } from '../adapters/owned-secrets.js';
 import { provisionerTrigger } from '../adapters/provisioner-trigger.js';
 import { TraceReader } from '../adapters/trace-reader.js';
+import { AUDIT_ACTIONS } from '../core/audit-actions.js';
 import { ACCOUNT } from '../core/config-fields.js';
 import {
   DependencyUnavailableError,

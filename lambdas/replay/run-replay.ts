@@ -1,11 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AttemptLog } from '../adapters/attempt-log.js';
-import type { AuditAction, AuditEntry, AuditLog } from '../adapters/audit-log.js';
+import type { AuditEntry, AuditLog } from '../adapters/audit-log.js';
 import type { StoredRouting } from '../adapters/event-store.js';
 import type { ReplayCursor, ReplayJournal } from '../adapters/replay-journal.js';
 import { changeVisibility, deleteBatch, sendBatch } from '../adapters/sqs-queue.js';
 import type { TraceLog } from '../adapters/trace-log.js';
+import type { AuditAction } from '../core/audit-actions.js';
 import type { JsonValue } from '../core/audit-diff.js';
 import { ReplayLeaseLostError } from '../core/errors.js';
 import { fromMessage, type ReadMessage, toMessage } from '../core/queue-message.js';

@@ -1,3 +1,4 @@
+import { AUDIT_ACTIONS } from '../../../lambdas/core/audit-actions.js';
 import { getJson } from './api.js';
 import { errorBox, h, replace, time } from './dom.js';
 
@@ -12,18 +13,6 @@ interface AuditEntry {
   readonly details?: Record<string, unknown>;
 }
 
-const ACTIONS = [
-  'destination.created',
-  'destination.updated',
-  'destination.credentials-rotated',
-  'destination.paused',
-  'destination.resumed',
-  'destination.tested',
-  'destination.deleted',
-  'replay.started',
-  'replay.finished',
-];
-
 /** The audit trail: every change to a destination and every replay, newest first, page by page. */
 export function mountAudit(root: HTMLElement): () => void {
   const destination = h('input', {
@@ -35,7 +24,7 @@ export function mountAudit(root: HTMLElement): () => void {
     'select',
     { name: 'action', 'aria-label': 'action' },
     h('option', { value: '' }, 'any action'),
-    ...ACTIONS.map((a) => h('option', { value: a }, a)),
+    ...AUDIT_ACTIONS.map((a) => h('option', { value: a }, a)),
   );
   const body = h('tbody', { 'data-testid': 'audit' });
   const more = h('button', { type: 'button', hidden: true }, 'more');
