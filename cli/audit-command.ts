@@ -1,6 +1,5 @@
 import { ManagementApi } from './api-client.js';
 import { orApiError, redact, table, text } from './destinations/output.js';
-import { UsageError } from './replay-command.js';
 import {
   type ApiCommandDeps,
   chooseTarget,
@@ -9,6 +8,7 @@ import {
   resolveApiTarget,
   type TargetChoice,
 } from './target.js';
+import { UsageError } from './usage-error.js';
 
 export const AUDIT_HELP = `Usage: npx pushrail audit [filters] [--json] [--limit N]
 

@@ -1,6 +1,5 @@
 import { ManagementApi } from './api-client.js';
 import { orApiError, printJson, table, text } from './destinations/output.js';
-import { UsageError } from './replay-command.js';
 import {
   type ApiCommandDeps,
   chooseTarget,
@@ -9,6 +8,7 @@ import {
   resolveApiTarget,
   type TargetChoice,
 } from './target.js';
+import { UsageError } from './usage-error.js';
 
 export const HEALTH_HELP = `Usage: npx pushrail health [--destination ID] [--customer ID] [--json]
 

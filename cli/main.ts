@@ -12,10 +12,10 @@ import {
   REPLAY_HELP,
   type ReplayCommand,
   resumedNote,
-  UsageError,
 } from './replay-command.js';
 import { resolveReplayTarget, runReplay, whoAmI } from './replay-run.js';
 import { runTrace } from './trace-command.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `Usage: npx pushrail <command> [options]
 

@@ -51,8 +51,6 @@ export interface ReplayCommand {
     | { readonly kind: 'stack'; readonly stackName: string; readonly region?: string };
 }
 
-export { UsageError } from './usage-error.js';
-
 /** Parses `replay` arguments into a replay request (validated again, with zod, by the function). */
 export function parseReplayArgs(
   args: readonly string[],

@@ -1,7 +1,6 @@
 import type { Trace, TraceDelivery } from '../lambdas/core/trace.js';
 import { ManagementApi } from './api-client.js';
 import { orApiError, printJson } from './destinations/output.js';
-import { UsageError } from './replay-command.js';
 import {
   type ApiCommandDeps,
   chooseTarget,
@@ -10,6 +9,7 @@ import {
   resolveApiTarget,
   type TargetChoice,
 } from './target.js';
+import { UsageError } from './usage-error.js';
 
 export const TRACE_HELP = `Usage: npx pushrail trace <eventId> [--json] [--payload]
 

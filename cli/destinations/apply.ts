@@ -3,7 +3,7 @@ import pMap from 'p-map';
 import { type PushrailConfig, parseConfigText } from '../../lambdas/core/config.js';
 import { ConfigError } from '../../lambdas/core/errors.js';
 import { ApiError, type ManagementApi } from '../api-client.js';
-import { UsageError } from '../replay-command.js';
+import { UsageError } from '../usage-error.js';
 import { formatPlan, type ListedDestination, planApply } from './apply-plan.js';
 import type { DestinationsCommand } from './args.js';
 import { destinationsOf, type Io, orApiError, printApiError } from './output.js';

@@ -1,5 +1,5 @@
-import { UsageError } from '../replay-command.js';
 import { chooseTarget, parseCommandArgs, type TargetChoice } from '../target.js';
+import { UsageError } from '../usage-error.js';
 
 export const DESTINATIONS_HELP = `Usage: npx pushrail destinations <command> [options]
 

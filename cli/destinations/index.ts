@@ -1,6 +1,6 @@
 import { ManagementApi } from '../api-client.js';
-import { UsageError } from '../replay-command.js';
 import { type ApiCommandDeps, localStateExists, resolveApiTarget } from '../target.js';
+import { UsageError } from '../usage-error.js';
 import { runApply } from './apply.js';
 import {
   DESTINATIONS_HELP,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../replay-command.js';
+import { UsageError } from '../usage-error.js';
 
 /**
  * The one destination of a `create -f`/`update -f` file, as JSON. Not validated here: the API

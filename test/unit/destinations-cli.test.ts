@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { changedFields, configFieldsOf, formatPlan, planApply } from '../../cli/destinations/apply-plan.js';
 import { DESTINATIONS_HELP, parseDestinationsArgs, SUBCOMMANDS } from '../../cli/destinations/args.js';
 import { redact } from '../../cli/destinations/output.js';
-import { UsageError } from '../../cli/replay-command.js';
 import { resolveApiTarget } from '../../cli/target.js';
+import { UsageError } from '../../cli/usage-error.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import { SEED_CONFIG_INPUT } from '../infra/fixtures.js';
 

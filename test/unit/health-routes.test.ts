@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HEALTH_HELP, parseHealthArgs } from '../../cli/health-command.js';
-import { UsageError } from '../../cli/replay-command.js';
+import { UsageError } from '../../cli/usage-error.js';
 import { createManagementHandler } from '../../lambdas/control/handler.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import type { DestinationRecord } from '../../lambdas/core/destination-record.js';
